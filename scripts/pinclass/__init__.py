@@ -1,0 +1,1 @@
+"""Library behind the workflow's rule scripts: each step is a plain function tests can call."""

@@ -1,0 +1,65 @@
+"""What produced an output: config values, input hashes, seeds, code and library versions."""
+
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+CODE_ROOT = Path(__file__).resolve().parents[1]  # scripts/: rule scripts and this package
+REPO_ROOT = CODE_ROOT.parent
+LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "scikit-learn", "numpy", "pandas", "pyarrow",
+             "pillow", "snakemake")
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict:
+    """Installed versions, read from package metadata so no heavy library gets imported."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def code_sha256() -> str:
+    """One hash over every Python file under scripts/ (Snakemake itself tracks scripts by mtime only)."""
+    digest = hashlib.sha256()
+    for path in sorted(CODE_ROOT.rglob("*.py")):
+        digest.update(str(path.relative_to(CODE_ROOT)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def git_state(repo: Path = REPO_ROOT) -> dict | None:
+    """Commit and dirty flag of the workflow's checkout, or None outside a git checkout."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
+def provenance(config: dict, inputs: dict, seeds: dict | None = None, weights: dict | None = None) -> dict:
+    """The provenance record every output carries (JSON key `provenance`, Parquet metadata)."""
+    return {
+        "config": config,
+        "inputs": {name: {"path": str(path), "sha256": sha256_file(path)} for name, path in sorted(inputs.items())},
+        "seeds": seeds or {},
+        "weights": weights,
+        "code_sha256": code_sha256(),
+        "git": git_state(),
+        "versions": library_versions(),
+    }
