@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass.config import ConfigError, validate_config
+from pinclass.ingest import data_root
 
 try:
     validate_config(config)
@@ -14,11 +15,13 @@ except ConfigError as error:
 
 
 localrules:
+    demo_crawl,
     sample,
 
 
 wildcard_constraints:
     shard=r"\d+",
+    n=r"\d+",
 
 
 def get_data_input():
@@ -33,3 +36,8 @@ def get_clean_shards():
 
 def get_final_targets():
     return ["results/manifest/sample.parquet"]
+
+
+def get_data_root():
+    """The folder raw.parquet's paths are relative to."""
+    return str(data_root(config["data"]))

@@ -1,0 +1,95 @@
+rule ingest:
+    input:
+        get_data_input(),
+    output:
+        raw="results/manifest/raw.parquet",
+        rejected="results/manifest/ingest_rejected.parquet",
+        summary="results/manifest/ingest_summary.json",
+    log:
+        "logs/ingest/ingest.log",
+    benchmark:
+        "logs/benchmarks/ingest/ingest.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        data=config["data"],
+    script:
+        "../scripts/ingest.py"
+
+
+rule clean_shard:
+    input:
+        raw="results/manifest/raw.parquet",
+    output:
+        temp("results/manifest/clean_shards/{shard}-of-{n}.parquet"),
+    log:
+        "logs/clean_shard/{shard}-of-{n}.log",
+    benchmark:
+        "logs/benchmarks/clean_shard/{shard}-of-{n}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        root=get_data_root(),
+        categories=config["categories"],
+        exclude=config["exclude_categories"],
+        min_size=config["clean"]["min_size"],
+        max_pixels=config["clean"]["max_pixels"],
+    script:
+        "../scripts/clean_shard.py"
+
+
+rule clean:
+    input:
+        raw="results/manifest/raw.parquet",
+        rejected="results/manifest/ingest_rejected.parquet",
+        summary="results/manifest/ingest_summary.json",
+        checks=get_clean_shards(),
+    output:
+        clean="results/manifest/clean.parquet",
+        rejected="results/manifest/rejected.parquet",
+        summary=report(
+            "results/manifest/clean_summary.json",
+            caption="../report/clean_summary.rst",
+            category="1. Data",
+        ),
+    log:
+        "logs/clean/clean.log",
+    benchmark:
+        "logs/benchmarks/clean/clean.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        shards=config["clean"]["shards"],
+    script:
+        "../scripts/clean.py"
+
+
+rule sample:
+    input:
+        clean="results/manifest/clean.parquet",
+    output:
+        "results/manifest/sample.parquet",
+    log:
+        "logs/sample/sample.log",
+    benchmark:
+        "logs/benchmarks/sample/sample.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        categories=config["categories"],
+        sample=config["sample"],
+    script:
+        "../scripts/sample.py"

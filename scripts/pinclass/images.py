@@ -1,0 +1,80 @@
+"""Decoding images the one way both cleaning and feature extraction use.
+
+Cleaning calls `inspect_image`, which runs the very decoder extraction uses (`load_rgb`), so an
+image that passes cleaning is one extraction can read. Pillow's pixel limit is the
+decompression-bomb guard; `set_pixel_limit` makes it the config's value and turns Pillow's
+warning into an error, so every image over the limit is rejected rather than half-accepted.
+"""
+
+import hashlib
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+BACKGROUND = (255, 255, 255)  # transparent pixels are composited on white
+
+
+class ImageRejected(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def set_pixel_limit(max_pixels: int) -> None:
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits (Pillow's convert would clip instead of scaling).
+        values = np.asarray(image, dtype=np.uint32)
+        image = Image.fromarray((values >> 8).astype(np.uint8) if values.max() > 255 else values.astype(np.uint8))
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        image = Image.alpha_composite(canvas, rgba)
+    return image.convert("RGB")
+
+
+def load_rgb(source) -> Image.Image:
+    """Fully decode a file (path or file object): first frame, EXIF orientation applied, RGB."""
+    with Image.open(source) as image:
+        image.seek(0)
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image)
+
+
+def resize(image: Image.Image, size: int) -> np.ndarray:
+    """Square resize with Pillow's bicubic filter (antialiased) → float32 RGB 0..255, shape (size, size, 3)."""
+    return np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+
+
+def inspect_image(path, min_size: int) -> dict:
+    """Decode one file completely; return width, height (as displayed), format and sha256, or raise ImageRejected."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise ImageRejected("unreadable", f"cannot read: {error.strerror}") from None
+    if not data:
+        raise ImageRejected("unreadable", "empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt = probe.format
+        rgb = load_rgb(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageRejected("too_large", str(error)) from None
+    except Image.UnidentifiedImageError:
+        raise ImageRejected("unreadable", f"not an image format Pillow knows; starts with {data[:24]!r}") from None
+    except Exception as error:  # Pillow raises many types for corrupt data; all mean "cannot decode"
+        raise ImageRejected("unreadable", f"{type(error).__name__}: {error}") from None
+    width, height = rgb.size
+    if min(width, height) < min_size:
+        raise ImageRejected("too_small", f"{width}x{height} is below the minimum side of {min_size} px")
+    return {"width": width, "height": height, "format": fmt, "sha256": hashlib.sha256(data).hexdigest()}

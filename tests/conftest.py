@@ -1,0 +1,41 @@
+"""Shared fixtures: small crawls and a way to run the real workflow under a timeout."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SMALL_CATEGORIES = ["animals", "art", "food_drink", "travel"]
+
+
+def small_config(**overrides) -> dict:
+    """The repository's config.yaml cut down to a few categories and tiny images."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.update(
+        data={"root": "resources/demo_crawl", "manifest": None},
+        categories=list(SMALL_CATEGORIES),
+        demo={"images_per_category": 12, "seed": 3, "image_size": 48},
+        clean={"min_size": 32, "max_pixels": 20_000_000, "shards": 2},
+        sample={"per_category": 10, "test_fraction": 0.2, "folds": 3, "seed": 11, "allow_fewer": False},
+        weights="random",
+    )
+    config.update(overrides)
+    return config
+
+
+def run_snakemake(workdir: Path, config: dict, *args, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in `workdir` with `config`; always under a timeout."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def snakemake_run():
+    return run_snakemake
