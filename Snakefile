@@ -12,6 +12,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/data.smk"
+include: "rules/features.smk"
 
 
 rule all:

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass.config import ConfigError, validate_config
 from pinclass.ingest import data_root
+from pinclass.weights import WEIGHTS
 
 try:
     validate_config(config)
@@ -16,10 +17,14 @@ except ConfigError as error:
 
 localrules:
     demo_crawl,
+    fetch_weights,
+    merge_features,
     sample,
 
 
 wildcard_constraints:
+    backbone="|".join(config["backbones"]),
+    weights_file="|".join(w.file for w in WEIGHTS.values()).replace(".", r"\."),
     shard=r"\d+",
     n=r"\d+",
 
@@ -35,7 +40,34 @@ def get_clean_shards():
 
 
 def get_final_targets():
-    return ["results/manifest/sample.parquet"]
+    return expand("results/features/{backbone}.parquet", backbone=config["backbones"])
+
+
+def get_backbone_of_weights_file(filename):
+    return next(name for name, entry in WEIGHTS.items() if entry.file == filename)
+
+
+def get_extract_input(wildcards):
+    """The sample, and the ImageNet weights file the job must load (none for random weights)."""
+    inputs = {"sample": "results/manifest/sample.parquet"}
+    if config["weights"] != "random":
+        if wildcards.backbone not in WEIGHTS:
+            raise WorkflowError(
+                f"no ImageNet weights are known for backbone '{wildcards.backbone}'"
+            )
+        folder = "resources/weights" if config["weights"] == "imagenet" else config["weights"]
+        inputs["weights"] = f"{folder}/{WEIGHTS[wildcards.backbone].file}"
+    return inputs
+
+
+def get_feature_shards(wildcards):
+    n = config["backbones"][wildcards.backbone]["shards"]
+    return expand(
+        "results/features/shards/{backbone}/{shard}-of-{n}.parquet",
+        backbone=wildcards.backbone,
+        shard=range(n),
+        n=n,
+    )
 
 
 def get_data_root():

@@ -31,9 +31,13 @@ def run_snakemake(workdir: Path, config: dict, *args, timeout: int = 600) -> sub
     """Run the repository's Snakefile in `workdir` with `config`; always under a timeout."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=timeout)
+
+
+def snakemake_command(workdir: Path, *args) -> list[str]:
+    """The command line; --configfile comes last because it takes several values."""
+    return [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args,
+            "--configfile", str(workdir / "config.yaml")]
 
 
 @pytest.fixture

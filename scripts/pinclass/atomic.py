@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def _replace_atomically(path: Path, write) -> None:
+def replace_atomically(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -30,7 +30,7 @@ def write_parquet(data, path, metadata: dict | None = None) -> None:
         merged = dict(table.schema.metadata or {})
         merged.update({k.encode(): str(v).encode() for k, v in metadata.items()})
         table = table.replace_schema_metadata(merged)
-    _replace_atomically(path, lambda tmp: pq.write_table(table, tmp))
+    replace_atomically(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def read_metadata(path) -> dict:
@@ -41,7 +41,7 @@ def read_metadata(path) -> dict:
 
 def write_json(obj, path) -> None:
     text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    _replace_atomically(path, lambda tmp: Path(tmp).write_text(text))
+    replace_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def read_table(path) -> pd.DataFrame:

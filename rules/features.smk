@@ -1,0 +1,61 @@
+rule fetch_weights:
+    output:
+        "resources/weights/{weights_file}",
+    log:
+        "logs/fetch_weights/{weights_file}.log",
+    benchmark:
+        "logs/benchmarks/fetch_weights/{weights_file}.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=30,
+    params:
+        backbone=lambda wildcards: get_backbone_of_weights_file(wildcards.weights_file),
+    script:
+        "../scripts/fetch_weights.py"
+
+
+rule extract:
+    input:
+        unpack(get_extract_input),
+    output:
+        temp("results/features/shards/{backbone}/{shard}-of-{n}.parquet"),
+    log:
+        "logs/extract/{backbone}/{shard}-of-{n}.log",
+    benchmark:
+        "logs/benchmarks/extract/{backbone}/{shard}-of-{n}.tsv"
+    conda:
+        "../envs/extract.yaml"
+    threads: 8
+    resources:
+        gpu=config["extract"]["gpus"],
+        mem_mb=16000,
+        runtime=360,
+    params:
+        root=get_data_root(),
+        weights=config["weights"],
+        seed=config["extract"]["seed"],
+        input_size=lambda wildcards: config["backbones"][wildcards.backbone]["input_size"],
+        batch_size=lambda wildcards: config["backbones"][wildcards.backbone]["batch_size"],
+        mixed_precision=config["extract"]["mixed_precision"],
+    script:
+        "../scripts/extract.py"
+
+
+rule merge_features:
+    input:
+        sample="results/manifest/sample.parquet",
+        shards=get_feature_shards,
+    output:
+        "results/features/{backbone}.parquet",
+    log:
+        "logs/merge_features/{backbone}.log",
+    benchmark:
+        "logs/benchmarks/merge_features/{backbone}.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=20,
+    script:
+        "../scripts/merge_features.py"
