@@ -13,6 +13,7 @@ include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/data.smk"
 include: "rules/features.smk"
+include: "rules/classify.smk"
 
 
 rule all:

@@ -1,3 +1,4 @@
+import hashlib
 import sys
 from pathlib import Path
 
@@ -6,7 +7,8 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass.config import ConfigError, validate_config
-from pinclass.ingest import data_root
+from pinclass.ingest import data_root, listing_fingerprint
+from pinclass.provenance import CODE_ROOT
 from pinclass.weights import WEIGHTS
 
 try:
@@ -15,7 +17,12 @@ except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
 
 
+DEMO_CRAWL = "resources/demo_crawl"
+
+
 localrules:
+    aggregate,
+    plot_cell,
     demo_crawl,
     fetch_weights,
     merge_features,
@@ -24,6 +31,7 @@ localrules:
 
 wildcard_constraints:
     backbone="|".join(config["backbones"]),
+    classifier="|".join(config["classifiers"]),
     weights_file="|".join(w.file for w in WEIGHTS.values()).replace(".", r"\."),
     shard=r"\d+",
     n=r"\d+",
@@ -40,7 +48,13 @@ def get_clean_shards():
 
 
 def get_final_targets():
-    return expand("results/features/{backbone}.parquet", backbone=config["backbones"])
+    """Everything aggregate writes (the table in all its forms, the comparisons) and the per-cell plots."""
+    return list(rules.aggregate.output) + expand(
+        "results/plots/{backbone}/{classifier}.{figure}.png",
+        backbone=config["backbones"],
+        classifier=config["classifiers"],
+        figure=["per_class_f1", "confusion"],
+    )
 
 
 def get_backbone_of_weights_file(filename):
@@ -68,6 +82,25 @@ def get_feature_shards(wildcards):
         shard=range(n),
         n=n,
     )
+
+
+def get_listing_fingerprint(wildcards):
+    """Ingest's rerun trigger for changes inside the data (see README: "Reruns")."""
+    if config["data"]["root"] == DEMO_CRAWL and not config["data"]["manifest"]:
+        return "the demo crawl: tracked as the output of rule demo_crawl"
+    if not config["data"]["track_changes"]:
+        return "off (data.track_changes: false)"
+    return listing_fingerprint(config["data"])
+
+
+def code_version(*modules):
+    """sha256 of the library modules a rule's results depend on: a params value, so that editing
+    one reruns exactly the jobs of the rules that use it (Snakemake itself watches only the rule's
+    own script, by mtime)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update((CODE_ROOT / "pinclass" / f"{module}.py").read_bytes())
+    return digest.hexdigest()
 
 
 def get_data_root():

@@ -16,6 +16,8 @@ rule ingest:
         runtime=60,
     params:
         data=config["data"],
+        listing=get_listing_fingerprint,
+        code=code_version("ingest", "boards"),
     script:
         "../scripts/ingest.py"
 
@@ -41,6 +43,7 @@ rule clean_shard:
         exclude=config["exclude_categories"],
         min_size=config["clean"]["min_size"],
         max_pixels=config["clean"]["max_pixels"],
+        code=code_version("cleaning", "images"),
     script:
         "../scripts/clean_shard.py"
 
@@ -70,6 +73,7 @@ rule clean:
         runtime=30,
     params:
         shards=config["clean"]["shards"],
+        code=code_version("cleaning"),
     script:
         "../scripts/clean.py"
 
@@ -91,5 +95,6 @@ rule sample:
     params:
         categories=config["categories"],
         sample=config["sample"],
+        code=code_version("sampling"),
     script:
         "../scripts/sample.py"

@@ -1,6 +1,6 @@
 rule demo_crawl:
     output:
-        directory("resources/demo_crawl"),
+        directory(DEMO_CRAWL),
     log:
         "logs/demo_crawl/demo_crawl.log",
     benchmark:
@@ -16,5 +16,6 @@ rule demo_crawl:
         images_per_category=config["demo"]["images_per_category"],
         seed=config["demo"]["seed"],
         size=config["demo"]["image_size"],
+        code=code_version("demo_crawl"),
     script:
         "../scripts/make_demo_crawl.py"

@@ -38,6 +38,7 @@ rule extract:
         input_size=lambda wildcards: config["backbones"][wildcards.backbone]["input_size"],
         batch_size=lambda wildcards: config["backbones"][wildcards.backbone]["batch_size"],
         mixed_precision=config["extract"]["mixed_precision"],
+        code=code_version("extraction", "images", "backbones", "weights"),
     script:
         "../scripts/extract.py"
 
@@ -57,5 +58,7 @@ rule merge_features:
     resources:
         mem_mb=8000,
         runtime=20,
+    params:
+        code=code_version("extraction"),
     script:
         "../scripts/merge_features.py"

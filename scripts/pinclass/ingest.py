@@ -194,6 +194,27 @@ def _frames(out: _Collector):
     return raw, rejected, out.summary()
 
 
+def listing_fingerprint(data: dict) -> str:
+    """A hash of every file's path, size and mtime under the data: it changes when an image does.
+
+    Snakemake sees only the crawl folder's own mtime, which a changed image deep inside does not
+    touch; carried in ingest's params, this hash makes such a change rerun ingest and what follows.
+    """
+    digest = hashlib.sha256()
+    if data.get("manifest"):
+        listed = pd.read_csv(data["manifest"], dtype=str, keep_default_na=False).get("path", [])
+        paths = [Path(data["manifest"])] + [Path(data["manifest"]).parent / p for p in listed]
+    else:
+        paths = sorted(Path(folder) / name for folder, _, names in os.walk(data["root"]) for name in names)
+    for path in paths:
+        try:
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        except OSError:
+            digest.update(f"{path}\0missing\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
 def data_root(data: dict) -> Path:
     """The folder raw paths are relative to: the crawl root, or the manifest CSV's folder."""
     return Path(data["manifest"]).parent if data.get("manifest") else Path(data["root"])

@@ -1,0 +1,111 @@
+rule classify:
+    input:
+        features="results/features/{backbone}.parquet",
+        sample="results/manifest/sample.parquet",
+    output:
+        scores="results/scores/{backbone}/{classifier}.json",
+        predictions="results/predictions/{backbone}/{classifier}.parquet",
+    log:
+        "logs/classify/{backbone}/{classifier}.log",
+    benchmark:
+        "logs/benchmarks/classify/{backbone}/{classifier}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=120,
+    params:
+        categories=config["categories"],
+        settings=lambda wildcards: config["classifiers"][wildcards.classifier],
+        seed=config["classify"]["seed"],
+        uncertainty=config["uncertainty"],
+        code=code_version("classifiers", "scoring", "joining", "uncertainty"),
+    script:
+        "../scripts/classify.py"
+
+
+rule aggregate:
+    input:
+        scores=expand(
+            "results/scores/{backbone}/{classifier}.json",
+            backbone=config["backbones"],
+            classifier=config["classifiers"],
+        ),
+        predictions=expand(
+            "results/predictions/{backbone}/{classifier}.parquet",
+            backbone=config["backbones"],
+            classifier=config["classifiers"],
+        ),
+    output:
+        csv=report("results/table.csv", caption="../report/table.rst", category="4. Results"),
+        md="results/table.md",
+        tex="results/table.tex",
+        png=report("results/table.png", caption="../report/heatmap.rst", category="4. Results"),
+        comparison=report(
+            "results/paper_comparison.md",
+            caption="../report/paper_comparison.rst",
+            category="4. Results",
+        ),
+        pairwise=report(
+            "results/pairwise.md", caption="../report/pairwise.rst", category="4. Results"
+        ),
+        pairwise_csv="results/pairwise.csv",
+    log:
+        "logs/aggregate/aggregate.log",
+    benchmark:
+        "logs/benchmarks/aggregate/aggregate.tsv"
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        backbones=list(config["backbones"]),
+        classifiers=list(config["classifiers"]),
+        categories=config["categories"],
+        uncertainty=config["uncertainty"],
+        code=code_version("table", "uncertainty"),
+    script:
+        "../scripts/aggregate.py"
+
+
+rule plot_cell:
+    input:
+        "results/scores/{backbone}/{classifier}.json",
+    output:
+        per_class=report(
+            "results/plots/{backbone}/{classifier}.per_class_f1.png",
+            caption="../report/per_class_f1.rst",
+            category="3. Classifiers",
+            subcategory="{backbone}",
+            labels={
+                "backbone": "{backbone}",
+                "classifier": "{classifier}",
+                "figure": "F1 per category",
+            },
+        ),
+        confusion=report(
+            "results/plots/{backbone}/{classifier}.confusion.png",
+            caption="../report/confusion.rst",
+            category="3. Classifiers",
+            subcategory="{backbone}",
+            labels={
+                "backbone": "{backbone}",
+                "classifier": "{classifier}",
+                "figure": "confusion matrix",
+            },
+        ),
+    log:
+        "logs/plot_cell/{backbone}/{classifier}.log",
+    benchmark:
+        "logs/benchmarks/plot_cell/{backbone}/{classifier}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=code_version("plots"),
+    script:
+        "../scripts/plot_cell.py"

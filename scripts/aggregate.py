@@ -1,0 +1,31 @@
+import json
+from pathlib import Path
+
+from pinclass.atomic import read_table, replace_atomically
+from pinclass.rule_io import start
+from pinclass.table import RANDOM_WEIGHTS_NOTE, build_table, heatmap, paper_comparison, to_csv, to_latex, to_markdown
+from pinclass.uncertainty import pairwise_markdown, pairwise_table
+
+log = start(snakemake)
+p, out = snakemake.params, snakemake.output
+scores, intervals, predictions, random_weights = {}, {}, {}, False
+for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predictions):
+    with open(path) as f:
+        score = json.load(f)
+    cell = score["backbone"], score["classifier"]
+    predictions[cell] = read_table(predictions_path)
+    scores[cell] = score["macro_f1"]
+    intervals[cell] = score["macro_f1_ci"]["low"], score["macro_f1_ci"]["high"]
+    random_weights |= score["provenance"]["weights"]["source"] == "random"
+note = RANDOM_WEIGHTS_NOTE if random_weights else None
+table = build_table(scores, p.backbones, p.classifiers)
+u = p.uncertainty
+pairwise = pairwise_table(predictions, len(p.categories), n_boot=u["n_boot"], seed=u["seed"], level=u["level"])
+for path, text in ((out.csv, to_csv(table, note)), (out.md, to_markdown(table, note, intervals)),
+                   (out.tex, to_latex(table, note, intervals)),
+                   (out.comparison, paper_comparison(table, len(p.categories), note)),
+                   (out.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_markdown(pairwise)),
+                   (out.pairwise_csv, pairwise.to_csv(index=False, float_format="%.6f"))):
+    replace_atomically(path, lambda tmp, text=text: Path(tmp).write_text(text))
+heatmap(table, out.png, note)
+log.info("table:\n%s", to_markdown(table, note))

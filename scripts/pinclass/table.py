@@ -1,0 +1,123 @@
+"""The paper's Table 4.1 layout: backbones × classifiers of test macro F1, with row and column means."""
+
+import numpy as np
+import pandas as pd
+
+from pinclass.atomic import replace_atomically
+
+# Table 4.1 of the paper (macro F1 on the test set), keyed by this workflow's names.
+PAPER_TABLE = {
+    "efficientnetv2_b0": {"knn": 0.042, "lsvm": 0.040, "nn": 0.002},
+    "efficientnetv2_b1": {"knn": 0.090, "lsvm": 0.076, "nn": 0.062},
+    "efficientnetv2_b3": {"knn": 0.089, "lsvm": 0.087, "nn": 0.053},
+    "convnext_tiny": {"knn": 0.077, "lsvm": 0.083, "nn": 0.067},
+    "convnext_small": {"knn": 0.077, "lsvm": 0.086, "nn": 0.075},
+    "convnext_base": {"knn": 0.115, "lsvm": 0.110, "nn": 0.088},
+}
+RANDOM_WEIGHTS_NOTE = ("Features from RANDOM weights (config weights: random): these numbers show the machinery "
+                       "works and say nothing about ImageNet features.")
+
+
+def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str]) -> pd.DataFrame:
+    """macro_f1[(backbone, classifier)] → rows per backbone, a column per classifier, `mean` row and column."""
+    missing = [(b, c) for b in backbones for c in classifiers if (b, c) not in macro_f1]
+    if missing:
+        raise ValueError(f"no score for {missing}")
+    cells = pd.DataFrame([[macro_f1[b, c] for c in classifiers] for b in backbones],
+                         index=pd.Index(backbones, name="backbone"), columns=classifiers, dtype=float)
+    table = cells.assign(mean=cells.mean(axis=1))
+    table.loc["mean"] = list(cells.mean(axis=0)) + [np.nan]
+    return table
+
+
+def _bold_positions(table: pd.DataFrame) -> set:
+    """The best cell, the best row mean and the best column mean."""
+    cells = table.drop(index="mean", columns="mean")
+    best_cell = np.unravel_index(np.argmax(cells.to_numpy()), cells.shape)
+    return {(cells.index[best_cell[0]], cells.columns[best_cell[1]]),
+            (table["mean"].drop("mean").idxmax(), "mean"),
+            ("mean", table.loc["mean"].drop("mean").idxmax())}
+
+
+def _formatted(table: pd.DataFrame, bold, intervals: dict | None = None) -> list[list[str]]:
+    rows = []
+    for backbone in table.index:
+        row = [backbone]
+        for column in table.columns:
+            value = table.loc[backbone, column]
+            text = "" if pd.isna(value) else f"{value:.3f}"
+            if text and intervals and (backbone, column) in intervals:
+                low, high = intervals[backbone, column]
+                text += f" [{low:.3f}, {high:.3f}]"
+            row.append(bold(text) if text and (backbone, column) in _bold_positions(table) else text)
+        rows.append(row)
+    return rows
+
+
+def to_markdown(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None) -> str:
+    header = ["features", *table.columns]
+    lines = [f"> **{note}**", ""] if note else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in _formatted(table, lambda t: f"**{t}**", intervals)]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None) -> str:
+    def escape(text):
+        return text.replace("_", r"\_")
+
+    lines = [f"% {note}"] if note else []
+    lines += [r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\hline",
+              " & ".join(["features", *map(escape, table.columns)]) + r" \\", r"\hline"]
+    for row in _formatted(table, lambda t: rf"\textbf{{{t}}}", intervals):
+        if row[0] == "mean":
+            lines.append(r"\hline")
+        lines.append(" & ".join([escape(row[0]), *row[1:]]) + r" \\")
+    lines += [r"\hline", r"\end{tabular}"]
+    if note:
+        lines.append(rf"\par\smallskip\noindent\textit{{{note}}}")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(table: pd.DataFrame, note: str | None = None) -> str:
+    body = table.reset_index().rename(columns={"index": "backbone"}).to_csv(index=False, float_format="%.6f")
+    return (f"# {note}\n" if note else "") + body
+
+
+def paper_comparison(table: pd.DataFrame, n_classes: int, note: str | None = None) -> str:
+    """Each cell beside the paper's value and the chance level 1/n_classes."""
+    chance = 1.0 / n_classes
+    lines = [f"> **{note}**", ""] if note else []
+    lines += [f"Chance level (1/{n_classes} classes): {chance:.3f}.", "",
+              "| features | classifier | this run | paper | this run − paper | above chance |", "|---|---|---|---|---|---|"]
+    cells = table.drop(index="mean", columns="mean")
+    for backbone in cells.index:
+        for classifier in cells.columns:
+            ours = cells.loc[backbone, classifier]
+            paper = PAPER_TABLE.get(backbone, {}).get(classifier)
+            paper_text, diff = ("—", "—") if paper is None else (f"{paper:.3f}", f"{ours - paper:+.3f}")
+            lines.append(f"| {backbone} | {classifier} | {ours:.3f} | {paper_text} | {diff} | "
+                         f"{'yes' if ours > chance else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def heatmap(table: pd.DataFrame, path, note: str | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.6 * len(table.columns) + 2.5, 0.5 * len(table.index) + 1.8))
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=max(np.nanmax(values), 1e-9))
+    ax.set_xticks(range(len(table.columns)), table.columns)
+    ax.set_yticks(range(len(table.index)), table.index)
+    for (i, j), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value < np.nanmax(values) * 0.6
+                    else "black", fontsize=9)
+    ax.set_title("Test macro F1" + ("\n(random weights: not ImageNet features)" if note else ""), fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None}))
+    plt.close(fig)

@@ -1,0 +1,429 @@
+"""Classifier library: grid search on the given folds, refit, test scores, warnings, determinism.
+
+Small synthetic features only; the NN tests train tiny networks for a few epochs.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix, f1_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+from sklearn.svm import LinearSVC
+
+from pinclass import classifiers
+from pinclass.classifiers import REGISTRY, ClassifierSpec, KerasMLPClassifier, evaluate, register
+from pinclass.scoring import score_predictions
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+NAMES4 = ["animals", "art", "food_drink", "travel"]
+TINY_NN = {"grid": {"batch_size": [16, 32]}, "hidden_units": 32, "max_epochs": 6, "patience": 2,
+           "learning_rate": 0.01,
+           "validation_fraction": 0.2}
+
+
+def make_data(centers, n_train, n_test, noise=1.0, folds=3, seed=0):
+    """Gaussian blobs around `centers`, n_train + n_test rows per class, train folds stratified
+    (fold = position within the class modulo `folds`), rows in a random order."""
+    rng = np.random.default_rng(seed)
+    n_classes, dim = centers.shape
+    per = n_train + n_test
+    X = np.concatenate([c + rng.normal(0, noise, (per, dim)) for c in centers]).astype(np.float32)
+    y = np.repeat(np.arange(n_classes), per)
+    position = np.tile(np.arange(per), n_classes)
+    split = np.where(position < n_train, "train", "test")
+    fold = np.where(split == "train", position % folds, -1)
+    order = rng.permutation(len(y))
+    return X[order], y[order], split[order], fold[order]
+
+
+def blobs(seed=0, n_classes=4, n_train=30, n_test=25, dim=16):
+    centers = np.random.default_rng(seed + 100).normal(0, 10, (n_classes, dim))
+    return make_data(centers, n_train, n_test, seed=seed)
+
+
+def shuffled(data, seed=1):
+    X, y, split, fold = data
+    return X, np.random.default_rng(seed).permutation(y), split, fold
+
+
+def assert_plain(value, where="result"):
+    """Only JSON types, exactly (no numpy scalars, tuples, NaN)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert type(key) is str, f"{where}: key {key!r}"
+            assert_plain(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            assert_plain(item, f"{where}[{i}]")
+    else:
+        assert type(value) in (str, int, float, bool, type(None)), f"{where}: {type(value)}"
+        if type(value) is float:
+            assert np.isfinite(value), where
+
+
+def without_timings(result):
+    return {key: value for key, value in result.items() if key != "timings"}
+
+
+def test_score_predictions_by_hand():
+    # class d never occurs; rows of the confusion matrix are the true labels
+    scores = score_predictions([0, 0, 1, 2], [0, 1, 1, 1], ["a", "b", "c", "d"])
+    assert scores["confusion_matrix"] == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 1 / 2 + 0 + 0) / 4)
+    assert scores["accuracy"] == 0.5
+    assert scores["per_class"]["a"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
+    assert scores["per_class"]["b"] == pytest.approx({"precision": 1 / 3, "recall": 1.0, "f1": 0.5, "support": 1})
+    assert scores["per_class"]["d"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert_plain(scores)
+    with pytest.raises(ValueError):
+        score_predictions([0, 4], [0, 1], ["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("name", ["knn", "lsvm"])
+def test_separable_classes_are_classified_perfectly(name):
+    X, y, split, fold = blobs()
+    result, predicted = evaluate(name, X, y, split, fold, NAMES4, {}, seed=0)
+    assert result["macro_f1"] == 1.0 and result["accuracy"] == 1.0
+    assert np.array_equal(predicted, y[split == "test"])
+    assert result["n_train"] == 120 and result["n_test"] == 100
+    assert result["labels"] == NAMES4 and result["classifier"] == name
+    assert result["confusion_matrix"] == (np.eye(4, dtype=int) * 25).tolist()
+    assert result["warnings"] == []
+    assert_plain(result)
+    json.dumps(result, allow_nan=False)
+
+
+@pytest.mark.parametrize("name", ["knn", "lsvm"])
+def test_shuffled_labels_score_near_chance(name):
+    # 100 test rows, 4 classes: chance macro F1 is about 0.25 with a spread of about 0.05.
+    # A pipeline that lets test rows (or their labels) into training scores far higher (k=1: 1.0).
+    result, _ = evaluate(name, *shuffled(blobs()), NAMES4, {}, seed=0)
+    assert result["macro_f1"] < 0.5
+    assert max(r["mean_macro_f1"] for r in result["cv"]["results"]) < 0.5
+
+
+def test_grid_search_picks_small_k_when_small_k_is_best():
+    # 40 tiny clusters of 3 points (one per fold), each of a random class: a point's nearest
+    # neighbour lies in its own cluster (k=1 perfect), a large k votes over many clusters.
+    rng = np.random.default_rng(3)
+    cluster_labels = np.arange(40) % 4
+    centers = rng.normal(0, 10, (40, 8))
+    X = np.repeat(centers, 3, axis=0) + rng.normal(0, 0.05, (120, 8))
+    y = np.repeat(cluster_labels, 3)
+    fold = np.tile(np.arange(3), 40)
+    split = np.full(120, "train")
+    X_test = centers[:20] + rng.normal(0, 0.05, (20, 8))
+    X = np.concatenate([X, X_test]).astype(np.float32)
+    y = np.concatenate([y, cluster_labels[:20]])
+    split = np.concatenate([split, np.full(20, "test")])
+    fold = np.concatenate([fold, np.full(20, -1)])
+    grid = [20, 5, 1, 10]
+    result, _ = evaluate("knn", X, y, split, fold, NAMES4, {"grid": {"n_neighbors": grid}}, seed=0)
+    rows = result["cv"]["results"]
+    assert [r["params"] for r in rows] == [{"n_neighbors": k} for k in grid]
+    assert result["best_params"] == {"n_neighbors": 1}
+    assert result["cv"]["best_index"] == 2
+    means = [r["mean_macro_f1"] for r in rows]
+    assert means[2] == 1.0 and max(means[:2] + means[3:]) < 0.8
+    assert result["macro_f1"] == 1.0
+    for r in rows:
+        assert r["mean_macro_f1"] == pytest.approx(np.mean(r["fold_macro_f1"]))
+        assert r["std_macro_f1"] == pytest.approx(np.std(r["fold_macro_f1"]))
+        assert len(r["fold_macro_f1"]) == 3
+
+
+def test_grid_search_picks_large_k_when_large_k_is_best():
+    # Two far-apart blobs with 25% of labels flipped: k=1 copies the noise (≈ 0.62 accuracy on
+    # noisy validation labels), a large k recovers the blob's majority label (≈ 0.75).
+    centers = np.array([[0.0] * 4, [20.0] * 4])
+    X, y, split, fold = make_data(centers, 200, 50, seed=4)
+    flip = np.random.default_rng(5).random(len(y)) < 0.25
+    y = np.where(flip, 1 - y, y)
+    result, _ = evaluate("knn", X, y, split, fold, ["a", "b"],
+                         {"grid": {"n_neighbors": [1, 41, 3]}}, seed=0)
+    means = {r["params"]["n_neighbors"]: r["mean_macro_f1"] for r in result["cv"]["results"]}
+    assert result["best_params"] == {"n_neighbors": 41}
+    assert means[41] > max(means[1], means[3]) + 0.05
+
+
+def _noisy_data(seed=6):
+    centers = np.random.default_rng(seed).normal(0, 1.5, (4, 8))
+    return make_data(centers, 40, 30, seed=seed)
+
+
+def test_macro_f1_and_confusion_matrix_match_sklearn_on_returned_predictions():
+    X, y, split, fold = _noisy_data()
+    names = NAMES4 + ["unused_class"]  # a fifth class with no rows at all still counts
+    result, predicted = evaluate("knn", X, y, split, fold, names, {"grid": {"n_neighbors": [1, 5]}}, seed=0)
+    y_test = y[split == "test"]
+    assert 0.3 < result["macro_f1"] < 1.0  # imperfect, so the comparison means something
+    expected = f1_score(y_test, predicted, average="macro", labels=list(range(5)), zero_division=0)
+    assert result["macro_f1"] == expected
+    assert result["accuracy"] == np.mean(y_test == predicted)
+    cm = np.array(result["confusion_matrix"])
+    assert cm.shape == (5, 5)
+    assert np.array_equal(cm, confusion_matrix(y_test, predicted, labels=list(range(5))))
+    manual = np.zeros((5, 5), int)
+    np.add.at(manual, (y_test, predicted), 1)  # row = true label, column = prediction
+    assert np.array_equal(cm, manual)
+    assert [result["per_class"][n]["support"] for n in names] == cm.sum(axis=1).tolist()
+    assert result["per_class"]["unused_class"]["support"] == 0
+    # and the predictions are those of the best model refitted on all train rows, in test-row order
+    k = result["best_params"]["n_neighbors"]
+    model = KNeighborsClassifier(n_neighbors=k).fit(X[split == "train"], y[split == "train"])
+    assert np.array_equal(predicted, model.predict(X[split == "test"]))
+
+
+@pytest.mark.parametrize("name, settings, reference", [
+    ("knn", {"grid": {"n_neighbors": [1, 7]}}, lambda p: KNeighborsClassifier(**p)),
+    ("lsvm", {"grid": {"C": [0.1, 10]}, "scaling": "standard"},
+     lambda p: Pipeline([("s", StandardScaler()), ("c", LinearSVC(random_state=0, **p))])),
+])
+def test_cv_uses_exactly_the_given_folds(name, settings, reference):
+    # Recompute every fold score by hand from the fold column: random or re-stratified folds,
+    # a scaler fitted on all train rows, or fold scores in another order would not match exactly.
+    X, y, split, fold = _noisy_data()
+    fold = fold.copy()
+    train = np.flatnonzero(split == "train")
+    fold[train] = np.random.default_rng(7).permutation(fold[train])  # not stratified, unequal per class
+    # a fifth, empty class: CV scores must count it like the test score does (F1 0)
+    result, _ = evaluate(name, X, y, split, fold, NAMES4 + ["unused"], settings, seed=0)
+    for row in result["cv"]["results"]:
+        manual = []
+        for f in range(3):
+            fit, val = (split == "train") & (fold != f), fold == f
+            model = reference(row["params"]).fit(X[fit], y[fit])
+            manual.append(f1_score(y[val], model.predict(X[val]), average="macro",
+                                   labels=list(range(5)), zero_division=0))
+        assert row["fold_macro_f1"] == manual
+    fold_scores = np.array([r["fold_macro_f1"] for r in result["cv"]["results"]])
+    assert fold_scores.std() > 0  # the case is not degenerate
+
+
+def test_scaling_is_fitted_on_the_training_folds_only():
+    # One noise dimension is 100× wider on fold 0's rows. Scaled on folds 1+2 only, it swamps the
+    # distances when fold 0 is validated; scaled on all train rows it would not — other fold scores.
+    X, y, split, fold = _noisy_data()
+    X = X.copy()
+    X[:, 0] = np.random.default_rng(9).normal(0, 1, len(X)) * np.where(fold == 0, 100, 1)
+    settings = {"grid": {"n_neighbors": [1]}, "scaling": "standard"}
+    result, _ = evaluate("knn", X, y, split, fold, NAMES4, settings, seed=0)
+
+    def fold_scores(scale_on_all_train):
+        scores = []
+        for f in range(3):
+            fit, val = (split == "train") & (fold != f), fold == f
+            scaler = StandardScaler().fit(X[split == "train"] if scale_on_all_train else X[fit])
+            model = KNeighborsClassifier(n_neighbors=1).fit(scaler.transform(X[fit]), y[fit])
+            scores.append(f1_score(y[val], model.predict(scaler.transform(X[val])), average="macro",
+                                   labels=list(range(4)), zero_division=0))
+        return scores
+
+    assert result["cv"]["results"][0]["fold_macro_f1"] == fold_scores(False)
+    assert fold_scores(True)[0] > fold_scores(False)[0] + 0.1  # the case tells the two apart
+
+
+def test_scaling_switch_is_applied_and_recorded():
+    # Classes are nearby directions (angle ≈ 0.07 rad, noise ≈ 0.02 rad); row norms spread over
+    # three decades. Raw euclidean k=1 then finds a neighbour of similar norm, of any class.
+    rng = np.random.default_rng(8)
+    directions = 3 + 0.6 * np.eye(4, 16)
+    X, y, split, fold = make_data(directions, 30, 25, noise=0.05, seed=8)
+    X = X * (10 ** rng.uniform(-1, 2, (len(X), 1))).astype(np.float32)
+    knn = {"grid": {"n_neighbors": [1]}}
+    raw, _ = evaluate("knn", X, y, split, fold, NAMES4, {**knn, "scaling": "none"}, seed=0)
+    l2, _ = evaluate("knn", X, y, split, fold, NAMES4, {**knn, "scaling": "l2"}, seed=0)
+    assert raw["settings"]["scaling"] == "none" and l2["settings"]["scaling"] == "l2"
+    assert l2["macro_f1"] == 1.0 and raw["macro_f1"] < 0.75  # about 0.5 over seeds
+
+
+def test_default_settings_and_pipeline_order():
+    assert classifiers.effective_settings("lsvm", {})["scaling"] == "l2"
+    assert classifiers.effective_settings("nn", {})["scaling"] == "standard"
+    assert classifiers.effective_settings("knn", {})["scaling"] == "none"
+    assert classifiers.effective_settings("lsvm", {})["grid"] == {"C": [0.01, 0.1, 1, 10, 100]}
+    assert classifiers.effective_settings("knn", {})["grid"] == {"n_neighbors": [1, 5, 10, 20, 50]}
+    assert classifiers.effective_settings("nn", {})["grid"] == {"batch_size": [32, 64, 128]}
+    assert classifiers.effective_settings("knn", {}, n_jobs=3)["n_jobs"] == 3
+    pipe = classifiers.build_pipeline("lsvm", classifiers.effective_settings("lsvm", {}), 0)
+    assert isinstance(pipe.steps[0][1], Normalizer) and isinstance(pipe.steps[1][1], LinearSVC)
+    pipe = classifiers.build_pipeline("nn", classifiers.effective_settings("nn", {}), 0)
+    assert isinstance(pipe.steps[0][1], StandardScaler)
+
+
+def test_knn_and_lsvm_do_not_import_tensorflow():
+    code = textwrap.dedent("""
+        import sys, numpy as np
+        from pinclass.classifiers import evaluate
+        X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+        y = np.arange(40) % 2
+        split = np.where(np.arange(40) < 30, "train", "test")
+        fold = np.where(split == "train", np.arange(40) % 3, -1)
+        evaluate("knn", X, y, split, fold, ["a", "b"], {"grid": {"n_neighbors": [1]}}, seed=0)
+        evaluate("lsvm", X, y, split, fold, ["a", "b"], {}, seed=0)
+        print("tensorflow" in sys.modules, "keras" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(SCRIPTS)})
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_invalid_settings_and_inputs_are_refused():
+    X, y, split, fold = blobs()
+    ok = dict(features=X, labels=y, split=split, fold=fold, label_names=NAMES4, seed=0)
+    with pytest.raises(ValueError, match="unknown setting"):
+        evaluate("lsvm", settings={"scalling": "l2"}, **ok)
+    with pytest.raises(ValueError, match="scaling"):
+        evaluate("lsvm", settings={"scaling": "minmax"}, **ok)
+    with pytest.raises(ValueError, match="not a parameter"):
+        evaluate("knn", settings={"grid": {"k": [1]}}, **ok)
+    with pytest.raises(ValueError, match="unknown classifier"):
+        evaluate("svm_rbf", settings={}, **ok)
+    bad_fold = fold.copy()
+    bad_fold[np.flatnonzero(split == "train")[0]] = -1
+    with pytest.raises(ValueError, match="fold"):
+        evaluate("knn", **{**ok, "fold": bad_fold}, settings={})
+    bad_fold = fold.copy()
+    bad_fold[np.flatnonzero(split == "test")[0]] = 0
+    with pytest.raises(ValueError, match="test rows"):
+        evaluate("knn", **{**ok, "fold": bad_fold}, settings={})
+    with pytest.raises(ValueError, match="labels"):
+        evaluate("knn", **{**ok, "label_names": NAMES4[:3]}, settings={})
+    bad_X = X.copy()
+    bad_X[5, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate("knn", **{**ok, "features": bad_X}, settings={})
+
+
+def test_lsvm_convergence_warnings_are_recorded_not_printed():
+    X, y, split, fold = blobs()
+    settings = {"grid": {"C": [0.1, 10]}, "max_iter": 1}
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        result, _ = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0)
+    assert [w for w in escaped if "converge" in str(w.message)] == []
+    cv = [w for w in result["warnings"] if w["stage"] == "cv"]
+    assert {(w["params"]["C"], w["fold"], w["category"]) for w in cv} == \
+        {(c, f, "ConvergenceWarning") for c in (0.1, 10) for f in range(3)}
+    refit = [w for w in result["warnings"] if w["stage"] == "refit"]
+    assert len(refit) == 1 and refit[0]["category"] == "ConvergenceWarning"
+    assert "converge" in refit[0]["message"] and refit[0]["params"] == result["best_params"]
+    assert result["refit"] == {"n_iter": 1}
+    assert all(r["fold_n_iter"] == [1, 1, 1] for r in result["cv"]["results"])
+    assert result["settings"]["max_iter"] == 1
+    assert_plain(result)
+    # the same record when the CV fits run in worker processes
+    parallel, _ = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
+    assert parallel["warnings"] == result["warnings"]
+    assert parallel["cv"] == result["cv"]
+
+
+def test_registry_takes_new_classifiers():
+    register("logreg_test", ClassifierSpec(
+        build=lambda s, seed: LogisticRegression(max_iter=s["max_iter"]),
+        defaults={"grid": {"C": [0.1, 1.0]}, "scaling": "standard", "max_iter": 200, "n_jobs": 1}))
+    try:
+        X, y, split, fold = blobs()
+        result, _ = evaluate("logreg_test", X, y, split, fold, NAMES4, {}, seed=0)
+        assert result["macro_f1"] == 1.0 and result["settings"]["scaling"] == "standard"
+        assert [r["params"] for r in result["cv"]["results"]] == [{"C": 0.1}, {"C": 1.0}]
+    finally:
+        REGISTRY.pop("logreg_test")
+
+
+def test_nn_estimator_is_an_sklearn_estimator():
+    nn = KerasMLPClassifier(hidden_units=8, batch_size=16)
+    copy = clone(nn).set_params(batch_size=64)
+    assert copy.get_params()["batch_size"] == 64 and nn.get_params()["batch_size"] == 16
+    assert copy.get_params()["hidden_units"] == 8
+
+
+# ---------------------------------------------------------------- NN (TensorFlow)
+
+@pytest.fixture(scope="module")
+def nn_separable():
+    X, y, split, fold = blobs()
+    return evaluate("nn", X, y, split, fold, NAMES4, TINY_NN, seed=0), y[split == "test"]
+
+
+def test_nn_separable_classes_are_classified_perfectly(nn_separable):
+    (result, predicted), y_test = nn_separable
+    assert result["macro_f1"] == 1.0 and np.array_equal(predicted, y_test)
+    assert [r["params"] for r in result["cv"]["results"]] == [{"batch_size": 16}, {"batch_size": 32}]
+    assert result["settings"]["scaling"] == "standard" and result["settings"]["hidden_units"] == 32
+    assert 1 <= result["refit"]["best_epoch"] <= result["refit"]["epochs"] <= 6
+    assert_plain(result)
+
+
+NN_NOISE = {"grid": {"batch_size": [16]}, "hidden_units": 64, "max_epochs": 5, "patience": 2,
+            "validation_fraction": 0.2, "learning_rate": 0.01}
+
+
+def test_nn_shuffled_labels_near_chance_and_deterministic(tmp_path):
+    # On random labels the network's predictions hinge on every random choice (initialisation,
+    # dropout, batch order, validation split), so any non-determinism shows up here. The workflow
+    # runs each job in a fresh process: compare this process with a fresh one. (Repeated fits in
+    # one process: test_nn_seed_matters_so_the_determinism_check_can_fail.)
+    data = shuffled(blobs())
+    first, p1 = evaluate("nn", *data, NAMES4, NN_NOISE, seed=0)
+    assert first["macro_f1"] < 0.5
+    np.savez(tmp_path / "data.npz", *data)
+    code = textwrap.dedent(f"""
+        import json, numpy as np
+        from pinclass.classifiers import evaluate
+        d = np.load({str(tmp_path / 'data.npz')!r})
+        result, predicted = evaluate("nn", *[d[f"arr_{{i}}"] for i in range(4)], {NAMES4!r},
+                                     {NN_NOISE!r}, seed=0)
+        result.pop("timings")
+        print(json.dumps({{"result": result, "predicted": predicted.tolist()}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(SCRIPTS)})
+    fresh = json.loads(out.stdout.strip().splitlines()[-1])
+    assert fresh["predicted"] == p1.tolist()
+    assert fresh["result"] == without_timings(first)
+
+
+def test_nn_seed_matters_so_the_determinism_check_can_fail():
+    X, y, split, _ = shuffled(blobs())
+    params = dict(hidden_units=64, max_epochs=4, patience=2, validation_fraction=0.2, batch_size=16)
+    a = KerasMLPClassifier(random_state=0, **params).fit(X, y).predict_proba(X)
+    b = KerasMLPClassifier(random_state=0, **params).fit(X, y).predict_proba(X)
+    c = KerasMLPClassifier(random_state=1, **params).fit(X, y).predict_proba(X)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_nn_validation_part_is_stratified_and_seeded():
+    y = np.repeat(np.arange(4), 30)
+    nn = KerasMLPClassifier(validation_fraction=0.2, random_state=3)
+    fit_rows, val_rows = nn._validation_split(y)
+    assert np.bincount(y[val_rows]).tolist() == [6, 6, 6, 6]
+    assert sorted(np.concatenate([fit_rows, val_rows]).tolist()) == list(range(120))
+    assert np.array_equal(val_rows, KerasMLPClassifier(validation_fraction=0.2, random_state=3)._validation_split(y)[1])
+    assert not np.array_equal(val_rows, KerasMLPClassifier(validation_fraction=0.2, random_state=4)._validation_split(y)[1])
+
+
+def test_nn_early_stopping_restores_the_best_epoch():
+    # Random labels: validation loss soon rises, so training stops `patience` epochs after its best
+    # epoch, and the weights kept are those of the best epoch.
+    X, y, _, _ = shuffled(blobs())
+    nn = KerasMLPClassifier(hidden_units=64, max_epochs=40, patience=2, validation_fraction=0.2,
+                            learning_rate=0.01, batch_size=16).fit(X, y)
+    assert nn.n_epochs_ < 40 and nn.n_epochs_ == nn.best_epoch_ + 2
+    val = nn.validation_rows_
+    proba = nn.predict_proba(X[val])
+    loss = -np.mean(np.log(proba[np.arange(len(val)), np.searchsorted(nn.classes_, y[val])]))
+    assert loss == pytest.approx(min(nn.history_["val_loss"]), rel=1e-4)
+    assert loss < nn.history_["val_loss"][-1]

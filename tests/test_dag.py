@@ -1,0 +1,128 @@
+"""The whole DAG on a tiny crawl — all six backbones, three classifiers — and exact incremental reruns."""
+
+import json
+import os
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from conftest import SMALL_CATEGORIES, run_snakemake, small_config
+from pinclass.backbones import BACKBONES
+from pinclass.demo_crawl import make_demo_crawl
+
+TINY_BACKBONES = {name: {"input_size": 32, "batch_size": 16, "shards": 2 if name == "convnext_tiny" else 1}
+                  for name in BACKBONES}
+TINY_CLASSIFIERS = {
+    "knn": {"grid": {"n_neighbors": [1, 3]}},
+    "lsvm": {"grid": {"C": [0.1, 1.0]}},
+    "nn": {"grid": {"batch_size": [8, 16]}, "hidden_units": 32, "max_epochs": 5, "patience": 2},
+}
+
+
+def tiny_config(crawl, **overrides):
+    return small_config(data={"root": str(crawl), "manifest": None}, backbones=TINY_BACKBONES,
+                        classifiers=TINY_CLASSIFIERS, uncertainty={"n_boot": 200, "seed": 0, "level": 0.95},
+                        **overrides)
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory):
+    """One complete run on a crawl of the user's own (not the demo rule's), for the DAG and rerun tests."""
+    workdir = tmp_path_factory.mktemp("dag")
+    crawl = workdir / "crawl"
+    make_demo_crawl(crawl, SMALL_CATEGORIES, ["none", "other"], images_per_category=12, seed=3, size=48)
+    result = run_snakemake(workdir, tiny_config(crawl), "--cores", "2", timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return workdir, crawl
+
+
+def test_the_whole_dag_ends_with_the_full_table(complete_run):
+    workdir, _ = complete_run
+    table = pd.read_csv(workdir / "results/table.csv", comment="#")
+    assert list(table["backbone"]) == list(BACKBONES) + ["mean"]
+    assert list(table.columns) == ["backbone", "knn", "lsvm", "nn", "mean"]
+    assert table.drop(columns="backbone").iloc[:-1, :3].notna().all().all()
+    first_line = (workdir / "results/table.md").read_text().splitlines()[0]
+    assert "RANDOM weights" in first_line
+    for name in ("table.tex", "table.png", "paper_comparison.md", "pairwise.md", "pairwise.csv"):
+        assert (workdir / "results" / name).stat().st_size > 0
+
+
+def test_every_cell_is_recomputable_from_its_predictions(complete_run):
+    workdir, _ = complete_run
+    for backbone in BACKBONES:
+        for classifier in TINY_CLASSIFIERS:
+            score = json.loads((workdir / f"results/scores/{backbone}/{classifier}.json").read_text())
+            predictions = pd.read_parquet(workdir / f"results/predictions/{backbone}/{classifier}.parquet")
+            expected = f1_score(predictions["label"], predictions["predicted"], average="macro",
+                                labels=range(len(SMALL_CATEGORIES)), zero_division=0)
+            assert score["macro_f1"] == pytest.approx(expected, abs=1e-12)
+            assert score["macro_f1_ci"]["low"] <= score["macro_f1"] <= score["macro_f1_ci"]["high"]
+            assert score["provenance"]["weights"]["source"] == "random"
+
+
+def planned_jobs(workdir, config, *args) -> dict:
+    """Rule → number of jobs a dry run would execute."""
+    result = run_snakemake(workdir, config, "-n", "--cores", "2", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    stats = result.stdout.split("Job stats:")[1].split("\n\n")[0]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
+    jobs.pop("total")
+    return {rule: int(n) for rule, n in jobs.items()}
+
+
+def downstream_of_sample(backbones=TINY_BACKBONES, classifiers=TINY_CLASSIFIERS):
+    return {"extract": sum(b["shards"] for b in backbones.values()), "merge_features": len(backbones),
+            "classify": len(backbones) * len(classifiers), "plot_cell": len(backbones) * len(classifiers),
+            "aggregate": 1, "all": 1}
+
+
+def test_nothing_changed_nothing_to_do(complete_run):
+    workdir, crawl = complete_run
+    assert planned_jobs(workdir, tiny_config(crawl)) == {}
+
+
+def test_a_new_lsvm_grid_reruns_only_the_lsvm_jobs(complete_run):
+    workdir, crawl = complete_run
+    classifiers = json.loads(json.dumps(TINY_CLASSIFIERS))
+    classifiers["lsvm"]["grid"]["C"] = [0.1, 1.0, 10.0]
+    jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
+    assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "aggregate": 1, "all": 1}
+    result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
+    assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"lsvm"}
+
+
+def test_a_new_sample_seed_reruns_sample_and_everything_after(complete_run):
+    workdir, crawl = complete_run
+    config = tiny_config(crawl)
+    config["sample"]["seed"] += 1
+    assert planned_jobs(workdir, config) == {"sample": 1, **downstream_of_sample()}
+
+
+def test_a_new_backbone_runs_its_extraction_its_classifiers_and_aggregation(complete_run, tmp_path):
+    workdir, crawl = complete_run
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy, symlinks=True)
+    for path in [copy / "results/features/convnext_small.parquet", *copy.glob("results/*/convnext_small/*")]:
+        path.unlink()
+    jobs = planned_jobs(copy, tiny_config(crawl))
+    assert jobs == {"extract": 1, "merge_features": 1, "classify": 3, "plot_cell": 3, "aggregate": 1, "all": 1}
+
+
+def test_a_changed_input_image_reruns_from_ingest_on(complete_run):
+    workdir, crawl = complete_run
+    image = next(crawl.rglob("*.png"))
+    original, stat = image.read_bytes(), image.stat()
+    try:
+        image.write_bytes(original + b"\0")
+        jobs = planned_jobs(workdir, tiny_config(crawl))
+    finally:  # leave the crawl exactly as the complete run saw it
+        image.write_bytes(original)
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert jobs == {"ingest": 1, "clean_shard": 2, "clean": 1, "sample": 1, **downstream_of_sample()}
+    assert planned_jobs(workdir, tiny_config(crawl)) == {}
