@@ -20,12 +20,16 @@ for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predic
 note = RANDOM_WEIGHTS_NOTE if random_weights else None
 table = build_table(scores, p.backbones, p.classifiers)
 u = p.uncertainty
-pairwise = pairwise_table(predictions, len(p.categories), n_boot=u["n_boot"], seed=u["seed"], level=u["level"])
+if len(predictions) > 1:
+    pairwise = pairwise_table(predictions, len(p.categories), n_boot=u["n_boot"], seed=u["seed"], level=u["level"])
+    pairwise_md, pairwise_csv = pairwise_markdown(pairwise), pairwise.to_csv(index=False, float_format="%.6f")
+else:
+    pairwise_md, pairwise_csv = "Only one cell: nothing to compare.\n", "best,other\n"
 for path, text in ((out.csv, to_csv(table, note)), (out.md, to_markdown(table, note, intervals)),
                    (out.tex, to_latex(table, note, intervals)),
                    (out.comparison, paper_comparison(table, len(p.categories), note)),
-                   (out.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_markdown(pairwise)),
-                   (out.pairwise_csv, pairwise.to_csv(index=False, float_format="%.6f"))):
+                   (out.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_md),
+                   (out.pairwise_csv, pairwise_csv)):
     replace_atomically(path, lambda tmp, text=text: Path(tmp).write_text(text))
 heatmap(table, out.png, note)
 log.info("table:\n%s", to_markdown(table, note))

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 from pinclass.atomic import read_metadata, read_table, write_json, write_parquet
 from pinclass.classifiers import evaluate
 from pinclass.joining import features_for_sample
-from pinclass.provenance import provenance
+from pinclass.provenance import provenance, sha256_file
 from pinclass.rule_io import params_dict, start
 from pinclass.uncertainty import bootstrap_ci
 
@@ -33,6 +33,7 @@ record = provenance(params_dict(snakemake), inputs={"features": inp.features, "s
                     seeds={"classifier": p.seed, **sample_seed, **json.loads(stamp["provenance"])["seeds"]},
                     weights=weights | {"features_input_size": int(stamp["input_size"])})
 write_parquet(predictions, out.predictions)
+record["outputs"] = {"predictions": {"path": out.predictions, "sha256": sha256_file(out.predictions)}}
 write_json({"backbone": backbone, **result, "provenance": record}, out.scores)
 log.info("%s/%s: test macro F1 %.4f, best %s, warnings %d", backbone, classifier, result["macro_f1"],
          result["best_params"], len(result["warnings"]))

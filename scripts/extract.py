@@ -1,4 +1,5 @@
 import json
+import os
 
 import keras
 
@@ -27,6 +28,8 @@ if mixed:
     keras.mixed_precision.set_global_policy("mixed_float16")
 
 model = build_backbone(backbone, p.input_size, weights_path, seed=p.seed if weights_path is None else None)
+log.info("GPUs visible: %s (CUDA_VISIBLE_DEVICES=%s)", len(__import__("tensorflow").config.list_physical_devices("GPU")),
+         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
 log.info("%s at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, p.input_size,
          weights, len(sample), p.batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
 features = extract_features(image_paths(sample, p.root), model, p.input_size, p.batch_size, snakemake.threads, log)

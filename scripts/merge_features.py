@@ -7,9 +7,9 @@ from pinclass.rule_io import start
 log = start(snakemake)
 sample = read_table(snakemake.input.sample)
 shards = [pq.read_table(path) for path in snakemake.input.shards]
-stamps = [{k: v for k, v in read_metadata(path).items() if k != "provenance"} for path in snakemake.input.shards]
+stamps = [read_metadata(path) for path in snakemake.input.shards]
 if any(stamp != stamps[0] for stamp in stamps):
     raise ValueError(f"feature shards were made differently: {stamps}")
 merged = merge_shards(sample["image_id"], [t.replace_schema_metadata(None) for t in shards])
-write_parquet(merged, snakemake.output[0], read_metadata(snakemake.input.shards[0]))
+write_parquet(merged, snakemake.output[0], stamps[0])  # all shards' stamps are equal (checked)
 log.info("%d shards → %d rows in sample order", len(shards), merged.num_rows)

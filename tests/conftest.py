@@ -30,7 +30,7 @@ def small_config(**overrides) -> dict:
 def run_snakemake(workdir: Path, config: dict, *args, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run the repository's Snakefile in `workdir` with `config`; always under a timeout."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=timeout)
 
 

@@ -128,6 +128,7 @@ def test_manifest_csv_relative_absolute_missing_and_repeated(tmp_path):
     assert rows[str(absolute)]["category"] == "travel" and rows[str(absolute)]["user"] == ""
     assert dict(zip(rejected["path"], rejected["reason"])) == {"imgs/missing.jpg": "missing_file",
                                                                "imgs/a.jpg": "duplicate_entry"}
+    assert not set(rejected["image_id"]) & set(raw["image_id"]), "a repeated listing needs its own id"
 
 
 def test_manifest_without_required_columns_is_refused(tmp_path):

@@ -166,13 +166,15 @@ def ingest_manifest(csv_path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     base = csv_path.parent
     out = _Collector()
     seen_ids = set()
-    for row in table.to_dict("records"):
+    for number, row in enumerate(table.to_dict("records"), start=1):
         rel, category = row["path"], row["category"] or None
         if not rel:
             out.note("stray_files", f"{csv_path} row with an empty path")
             continue
-        if image_id(rel) in seen_ids:
-            out.reject(rel, category, "duplicate_entry", "path listed more than once in the manifest")
+        if image_id(rel) in seen_ids:  # its own id: the first listing keeps the path's id
+            out.rejected.append({"image_id": image_id(f"{rel}\0row {number}"), "path": printable(rel),
+                                 "category": category, "reason": "duplicate_entry",
+                                 "detail": f"path listed again on data row {number} of the manifest"})
             continue
         seen_ids.add(image_id(rel))
         full = base / rel

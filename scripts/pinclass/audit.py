@@ -1,0 +1,674 @@
+"""Audit a finished results folder: does everything still agree with everything else?
+
+`audit(workdir)` re-reads the workflow's outputs under `workdir` (the folder Snakemake ran in; every
+path below is relative to it) and checks, without Snakemake and without changing anything:
+
+1. `inputs`      every input recorded in any output's provenance (Parquet metadata key `provenance`,
+                 JSON key `provenance`, under results/) still has the recorded sha256, and so does a
+                 weights file named there (`provenance.weights.file` + `.sha256`);
+2. `images`      the image files of sample.parquet (or of clean.parquet, or none) re-hashed against
+                 their `sha256` column, at <data root>/<path>; the data root comes from raw.parquet's
+                 provenance config (`data`, read with `pinclass.ingest.data_root`);
+3. `scores`      every results/scores/{backbone}/{classifier}.json recomputed from
+                 results/predictions/{backbone}/{classifier}.parquet with
+                 `pinclass.scoring.score_predictions` (macro_f1, accuracy, per_class, confusion_matrix,
+                 n_test; floats within 1e-12), and `macro_f1_ci` where present with
+                 `pinclass.uncertainty.bootstrap_ci` on the predictions in image_id order; the
+                 predictions cover exactly the sample's test images with the sample's labels;
+4. `features`    every results/features/{backbone}.parquet lists the sample's image_ids in the
+                 sample's order, its `dim` metadata is the vector width, no value is NaN or infinite;
+5. `manifest`    sample ⊂ clean (same path, sha256, category), clean ⊂ raw (same path), clean and
+                 rejected disjoint, clean ∪ rejected == raw ∪ ingest_rejected, ids unique;
+6. `table`       results/table.csv cells equal the score JSONs' macro_f1 (within 1e-6: the CSV has 6
+                 decimals), its means are the means, and every score JSON is a cell of it.
+
+The report: {"ok", "workdir", "images", "checks": [{"check", "file", "ok", "detail"}, ...],
+"problems": [one line each, starting with the file concerned], "summary": counts}.
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import math
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pinclass.atomic import read_metadata, write_json
+
+RESULTS = "results"
+MANIFEST = f"{RESULTS}/manifest"
+RAW = f"{MANIFEST}/raw.parquet"
+INGEST_REJECTED = f"{MANIFEST}/ingest_rejected.parquet"
+CLEAN = f"{MANIFEST}/clean.parquet"
+REJECTED = f"{MANIFEST}/rejected.parquet"
+SAMPLE = f"{MANIFEST}/sample.parquet"
+CLEAN_SUMMARY = f"{MANIFEST}/clean_summary.json"
+TABLE = f"{RESULTS}/table.csv"
+DEFAULT_OUT = f"{RESULTS}/audit.json"
+# Outputs that must carry a provenance record (features and scores are found by pattern).
+PROVENANCE_REQUIRED = (RAW, INGEST_REJECTED, CLEAN, REJECTED, SAMPLE, CLEAN_SUMMARY)
+IMAGE_MODES = ("sample", "clean", "none")
+SCORE_TOLERANCE = 1e-12
+TABLE_TOLERANCE = 1e-6
+EXAMPLES = 3
+
+
+class Report:
+    """Collects checks and problem lines."""
+
+    def __init__(self):
+        self.checks, self.problems = [], []
+        self.counts = {"inputs_rehashed": 0, "images_rehashed": 0, "scores": 0, "features": 0}
+
+    def add(self, check: str, file: str, problems: list[str], detail: str = "", lines: list[str] | None = None):
+        """One check on `file`; ok when `problems` is empty.
+
+        Each problem becomes the line `file: problem`, unless `lines` gives the lines ready-made (each
+        naming its own file) — then `problems` is only the check's summary.
+        """
+        ok = not problems
+        self.checks.append({"check": check, "file": file, "ok": ok,
+                            "detail": detail if ok else "; ".join(problems)})
+        self.problems.extend(lines if lines is not None else [f"{file}: {p}" for p in problems])
+        return ok
+
+    def result(self, workdir, images: str) -> dict:
+        failed = sum(not c["ok"] for c in self.checks)
+        by_check = {}
+        for c in self.checks:
+            entry = by_check.setdefault(c["check"], {"passed": 0, "failed": 0})
+            entry["passed" if c["ok"] else "failed"] += 1
+        return {"ok": not self.problems, "workdir": str(workdir), "images": images,
+                "checks": self.checks, "problems": self.problems,
+                "summary": {"checks": len(self.checks), "passed": len(self.checks) - failed, "failed": failed,
+                            "problems": len(self.problems), "by_check": by_check, **self.counts}}
+
+
+# ---------------------------------------------------------------- small helpers
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _resolve(workdir: Path, path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else workdir / path
+
+
+def _short(value, n: int = EXAMPLES) -> str:
+    items = list(value)
+    text = ", ".join(map(str, items[:n]))
+    return f"{text}, …" if len(items) > n else text
+
+
+def _num(x) -> str:
+    return repr(float(x)) if isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) \
+        else repr(x)
+
+
+def _close(a, b, tolerance: float) -> bool:
+    try:
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        return False
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= tolerance
+
+
+def _provenance_of(path: Path):
+    """The provenance dict of a Parquet or JSON output, None when it has none; raises on unreadable files."""
+    if path.suffix == ".parquet":
+        text = read_metadata(path).get("provenance")
+        return None if text is None else json.loads(text)
+    with open(path) as f:
+        data = json.load(f)
+    return data.get("provenance") if isinstance(data, dict) else None
+
+
+def _output_files(workdir: Path, suffixes=(".parquet", ".json")) -> list[str]:
+    """Every output file under results/, relative to workdir, temporary files (.name.tmp) left out."""
+    root = workdir / RESULTS
+    if not root.is_dir():
+        return []
+    return sorted(str(p.relative_to(workdir)) for p in root.rglob("*")
+                  if p.is_file() and p.suffix in suffixes and not p.name.startswith("."))
+
+
+def _read_parquet(report: Report, workdir: Path, rel: str, check: str, columns: tuple = ()):
+    """A DataFrame, or None after recording why it could not be read."""
+    path = workdir / rel
+    if not path.is_file():
+        report.add(check, rel, ["missing"])
+        return None
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as error:  # noqa: BLE001 — any unreadable file is a finding, not a crash
+        report.add(check, rel, [f"cannot be read as Parquet: {error}"])
+        return None
+    lacking = [c for c in columns if c not in frame.columns]
+    if lacking:
+        report.add(check, rel, [f"lacks column(s) {lacking}"])
+        return None
+    return frame
+
+
+def _duplicates(series: pd.Series) -> list:
+    return sorted(map(str, series[series.duplicated()].unique()))
+
+
+# ---------------------------------------------------------------- 1. recorded inputs
+
+def check_inputs(report: Report, workdir: Path) -> None:
+    hashes: dict[Path, str | None] = {}
+
+    def current(path: Path):
+        if path not in hashes:
+            hashes[path] = _sha256(path) if path.is_file() else None
+            report.counts["inputs_rehashed"] += hashes[path] is not None
+        return hashes[path]
+
+    for rel in _output_files(workdir):
+        if rel == DEFAULT_OUT:
+            continue
+        try:
+            record = _provenance_of(workdir / rel)
+        except Exception as error:  # noqa: BLE001
+            report.add("inputs", rel, [f"cannot be read: {error}"])
+            continue
+        expected = (rel in PROVENANCE_REQUIRED or rel.startswith(f"{RESULTS}/scores/")
+                    or (rel.startswith(f"{RESULTS}/features/") and rel.count("/") == 2))
+        if record is None:
+            if expected:
+                report.add("inputs", rel, ["has no provenance record"])
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("inputs"), dict):
+            report.add("inputs", rel, ["provenance has no `inputs` mapping"])
+            continue
+        recorded = dict(record["inputs"])
+        weights = record.get("weights")
+        if isinstance(weights, dict) and weights.get("file") and weights.get("sha256"):
+            recorded["weights file"] = {"path": weights["file"], "sha256": weights["sha256"]}
+        problems = []
+        for name, entry in sorted(recorded.items()):
+            if not isinstance(entry, dict) or "path" not in entry or "sha256" not in entry:
+                problems.append(f"input {name!r} lacks path or sha256 in its provenance: {entry!r}")
+                continue
+            actual = current(_resolve(workdir, entry["path"]))
+            if actual is None:
+                problems.append(f"input {name} {entry['path']} is missing (recorded sha256 {entry['sha256']})")
+            elif actual != entry["sha256"]:
+                problems.append(f"input {name} {entry['path']} has sha256 {actual} != {entry['sha256']} "
+                                f"recorded in its provenance (changed since this output was made)")
+        report.add("inputs", rel, problems, f"{len(recorded)} recorded input(s) unchanged")
+
+
+# ---------------------------------------------------------------- 2. images
+
+def data_root_of(workdir: Path) -> tuple[Path | None, str]:
+    """The data root recorded in raw.parquet's provenance, resolved against workdir, and a reason when unknown."""
+    from pinclass.ingest import data_root
+
+    try:
+        record = _provenance_of(workdir / RAW)
+    except Exception as error:  # noqa: BLE001
+        return None, f"cannot read {RAW}: {error}"
+    data = ((record or {}).get("config") or {}).get("data")
+    if not isinstance(data, dict) or not (data.get("root") or data.get("manifest")):
+        return None, f"{RAW} records no data root (provenance config `data`)"
+    return _resolve(workdir, data_root(data)), ""
+
+
+def check_images(report: Report, workdir: Path, mode: str, frames: dict) -> None:
+    if mode == "none":
+        return
+    rel = SAMPLE if mode == "sample" else CLEAN
+    frame = frames.get(rel)
+    if frame is None:
+        report.add("images", rel, [f"cannot re-hash images: {rel} is missing or unreadable"])
+        return
+    root, reason = data_root_of(workdir)
+    if root is None:
+        report.add("images", rel, [f"cannot re-hash images: {reason}"])
+        return
+    paths = [root / p for p in frame["path"]]
+
+    def digest(path: Path):
+        try:
+            return _sha256(path)
+        except OSError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        actual = list(pool.map(digest, paths))
+    report.counts["images_rehashed"] += len(paths)
+    lines = []
+    for image_id, path, recorded, got in zip(frame["image_id"], paths, frame["sha256"], actual):
+        shown = path.relative_to(workdir) if path.is_relative_to(workdir) else path
+        if isinstance(got, Exception):
+            lines.append(f"{shown}: image {image_id} of {rel} cannot be read: {got}")
+        elif got != recorded:
+            lines.append(f"{shown}: image {image_id} has sha256 {got} != {recorded} recorded in {rel}")
+    summary = [f"{len(lines)} of {len(paths)} image(s) under {root} differ from their recorded sha256 or cannot "
+               f"be read"] if lines else []
+    report.add("images", rel, summary, f"{len(paths)} image(s) under {root} match their sha256", lines)
+
+
+# ---------------------------------------------------------------- 3. scores against predictions
+
+def _compare_scores(score: dict, recomputed: dict, labels: list[str], source: str) -> list[str]:
+    problems = []
+    for key in ("macro_f1", "accuracy"):
+        if key not in score:
+            problems.append(f"has no {key}")
+        elif not _close(score[key], recomputed[key], SCORE_TOLERANCE):
+            problems.append(f"{key} {_num(score[key])} != {_num(recomputed[key])} recomputed from {source}")
+    per_class = score.get("per_class")
+    if not isinstance(per_class, dict):
+        problems.append("has no per_class mapping")
+    else:
+        differ = []
+        if set(per_class) != set(labels):
+            differ.append(f"classes {sorted(per_class)} != labels {labels}")
+        for name in labels:
+            ours, theirs = per_class.get(name) or {}, recomputed["per_class"][name]
+            for field in ("precision", "recall", "f1"):
+                if not _close(ours.get(field), theirs[field], SCORE_TOLERANCE):
+                    differ.append(f"{name}.{field} {_num(ours.get(field))} != {_num(theirs[field])}")
+            if ours.get("support") != theirs["support"]:
+                differ.append(f"{name}.support {ours.get('support')!r} != {theirs['support']}")
+        if differ:
+            problems.append(f"per_class differs from {source}: {_short(differ, 5)}")
+    if score.get("confusion_matrix") != recomputed["confusion_matrix"]:
+        problems.append(f"confusion_matrix {score.get('confusion_matrix')} != {recomputed['confusion_matrix']} "
+                        f"recomputed from {source}")
+    return problems
+
+
+def _compare_ci(score: dict, y_true, y_pred, n_classes: int, source: str) -> list[str]:
+    from pinclass.uncertainty import bootstrap_ci
+
+    ci = score["macro_f1_ci"]
+    if not isinstance(ci, dict) or not all(k in ci for k in ("n_boot", "seed", "level")):
+        return [f"macro_f1_ci lacks n_boot/seed/level: {ci!r}"]
+    try:
+        again = bootstrap_ci(y_true, y_pred, n_classes, n_boot=int(ci["n_boot"]), seed=int(ci["seed"]),
+                             level=float(ci["level"]))
+    except (TypeError, ValueError) as error:
+        return [f"macro_f1_ci cannot be recomputed from {source}: {error}"]
+    problems = []
+    for key in ("macro_f1", "low", "high"):
+        if not _close(ci.get(key), again[key], SCORE_TOLERANCE):
+            problems.append(f"macro_f1_ci.{key} {_num(ci.get(key))} != {_num(again[key])} recomputed from {source} "
+                            f"(n_boot {ci['n_boot']}, seed {ci['seed']}, level {ci['level']})")
+    if "method" in ci and ci["method"] != again["method"]:
+        problems.append(f"macro_f1_ci.method {ci['method']!r} != {again['method']!r}")
+    return problems
+
+
+def check_scores(report: Report, workdir: Path, sample: pd.DataFrame | None, categories) -> dict:
+    """Returns {(backbone, classifier): score dict} for the table check."""
+    from pinclass.scoring import score_predictions
+
+    scores = {}
+    score_files = sorted((workdir / RESULTS / "scores").glob("*/*.json"))
+    prediction_files = {str(p.relative_to(workdir)) for p in (workdir / RESULTS / "predictions").glob("*/*.parquet")}
+    test = train_count = None
+    if sample is not None:
+        test = sample[sample["split"] == "test"].set_index("image_id")["label"]
+        train_count = int((sample["split"] == "train").sum())
+    for path in score_files:
+        rel = str(path.relative_to(workdir))
+        backbone, classifier = path.parent.name, path.stem
+        cell = f"cell ({backbone}, {classifier})"
+        predictions_rel = f"{RESULTS}/predictions/{backbone}/{classifier}.parquet"
+        prediction_files.discard(predictions_rel)
+        report.counts["scores"] += 1
+        try:
+            score = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            report.add("scores", rel, [f"{cell}: cannot be read as JSON: {error}"])
+            continue
+        if not isinstance(score, dict):
+            report.add("scores", rel, [f"{cell}: not a JSON object"])
+            continue
+        scores[backbone, classifier] = score
+        problems = []
+        for key, expected in (("backbone", backbone), ("classifier", classifier)):
+            if score.get(key) != expected:
+                problems.append(f"{key} {score.get(key)!r} != {expected!r} of its path")
+        features_input = ((score.get("provenance") or {}).get("inputs") or {}).get("features", {}).get("path")
+        if features_input is not None and features_input != f"{RESULTS}/features/{backbone}.parquet":
+            problems.append(f"made from {features_input}, not {RESULTS}/features/{backbone}.parquet")
+        labels = score.get("labels")
+        if not isinstance(labels, list) or not labels:
+            problems.append("has no labels list")
+            labels = list(categories or [])
+        elif categories is not None and labels != list(categories):
+            problems.append(f"labels {labels} != the sample's categories {list(categories)}")
+        if train_count is not None and score.get("n_train") != train_count:
+            problems.append(f"n_train {score.get('n_train')!r} != {train_count} train rows in {SAMPLE}")
+
+        predictions = _read_parquet(report, workdir, predictions_rel, "predictions",
+                                    ("image_id", "label", "predicted"))
+        if predictions is None:
+            report.add("scores", rel, [f"{cell}: {p}" for p in problems + [f"no readable {predictions_rel}"]])
+            continue
+        report.add("scores", rel, [f"{cell}: {p}" for p in problems], "names, labels and counts agree")
+        report.add("predictions", predictions_rel,
+                   [f"{cell}: {p}" for p in _check_predictions(predictions, test)],
+                   "exactly the sample's test images with the sample's labels")
+        source = predictions_rel
+        try:
+            recomputed = score_predictions(predictions["label"].to_numpy(), predictions["predicted"].to_numpy(),
+                                           labels)
+        except ValueError as error:
+            report.add("metrics", rel, [f"{cell}: cannot be recomputed from {source}: {error}"])
+            continue
+        problems = _compare_scores(score, recomputed, labels, source)
+        if score.get("n_test") != len(predictions):
+            problems.append(f"n_test {score.get('n_test')!r} != {len(predictions)} rows of {source}")
+        if "macro_f1_ci" in score:
+            ordered = predictions.sort_values("image_id", kind="stable")
+            problems += _compare_ci(score, ordered["label"].to_numpy(), ordered["predicted"].to_numpy(),
+                                    len(labels), source)
+        report.add("metrics", rel, [f"{cell}: {p}" for p in problems],
+                   f"macro_f1 {score.get('macro_f1')} and the other metrics recomputed from {source}")
+    for rel in sorted(prediction_files):
+        report.add("predictions", rel, ["has no score JSON beside it "
+                                        f"({rel.replace('/predictions/', '/scores/').replace('.parquet', '.json')})"])
+    return scores
+
+
+def _check_predictions(predictions: pd.DataFrame, test: pd.Series | None) -> list[str]:
+    problems = []
+    repeated = _duplicates(predictions["image_id"])
+    if repeated:
+        problems.append(f"repeats image_id(s) {_short(repeated)}")
+    if test is None:
+        return problems + [f"cannot be compared with the sample's test rows ({SAMPLE} unreadable)"]
+    ids, wanted = set(predictions["image_id"]), set(test.index)
+    missing, extra = sorted(map(str, wanted - ids)), sorted(map(str, ids - wanted))
+    if missing:
+        problems.append(f"lacks {len(missing)} test image(s) of {SAMPLE}: {_short(missing)}")
+    if extra:
+        problems.append(f"has {len(extra)} image(s) that are not test rows of {SAMPLE}: {_short(extra)}")
+    common = predictions[predictions["image_id"].isin(wanted)].drop_duplicates("image_id")
+    expected = test.loc[common["image_id"]].to_numpy()
+    differ = common["label"].to_numpy() != expected
+    if differ.any():
+        shown = [f"{i} ({a} != {b})" for i, a, b in
+                 zip(common["image_id"][differ], common["label"][differ], expected[differ])]
+        problems.append(f"label differs from {SAMPLE} for {int(differ.sum())} image(s): {_short(shown)}")
+    return problems
+
+
+# ---------------------------------------------------------------- 4. features
+
+def check_features(report: Report, workdir: Path, sample: pd.DataFrame | None) -> None:
+    for path in sorted((workdir / RESULTS / "features").glob("*.parquet")):
+        rel = str(path.relative_to(workdir))
+        report.counts["features"] += 1
+        try:
+            table = pq.read_table(path)
+            meta = read_metadata(path)
+        except Exception as error:  # noqa: BLE001
+            report.add("features", rel, [f"cannot be read as Parquet: {error}"])
+            continue
+        if "image_id" not in table.column_names or "features" not in table.column_names:
+            report.add("features", rel, [f"lacks image_id or features column: {table.column_names}"])
+            continue
+        problems = []
+        if meta.get("backbone") != path.stem:
+            problems.append(f"backbone metadata {meta.get('backbone')!r} != {path.stem!r} of its name")
+        ids = table.column("image_id").to_pylist()
+        if sample is None:
+            problems.append(f"cannot be compared with {SAMPLE} (unreadable)")
+        else:
+            wanted = sample["image_id"].tolist()
+            if ids != wanted:
+                missing, extra = sorted(set(wanted) - set(ids)), sorted(set(ids) - set(wanted))
+                parts = [f"image_id list differs from {SAMPLE}: {len(ids)} row(s) vs {len(wanted)}"]
+                if missing:
+                    parts.append(f"{len(missing)} sample image(s) missing: {_short(missing)}")
+                if extra:
+                    parts.append(f"{len(extra)} not in the sample: {_short(extra)}")
+                if not missing and not extra:
+                    first = next(i for i, (a, b) in enumerate(zip(ids, wanted)) if a != b) \
+                        if len(ids) == len(wanted) else None
+                    parts.append("same ids in another order" + (f" (first at row {first})" if first is not None
+                                                                else ", some repeated"))
+                problems.append("; ".join(parts))
+        column = table.column("features").type
+        if not pa.types.is_fixed_size_list(column):
+            problems.append(f"features column is {column}, not a fixed_size_list")
+        else:
+            width = column.list_size
+            if str(meta.get("dim")) != str(width):
+                problems.append(f"dim metadata {meta.get('dim')!r} != vector width {width}")
+            from pinclass.extraction import features_matrix
+
+            matrix = features_matrix(table)
+            bad = ~np.isfinite(matrix)
+            if bad.any():
+                rows = np.flatnonzero(bad.any(axis=1))
+                kind = "NaN" if np.isnan(matrix).any() else "infinite"
+                problems.append(f"{int(bad.sum())} {kind} value(s) in {len(rows)} row(s), e.g. image(s) "
+                                f"{_short(ids[i] for i in rows)}")
+        report.add("features", rel, problems, f"{len(ids)} rows in sample order, dim {meta.get('dim')}, all finite")
+
+
+# ---------------------------------------------------------------- 5. manifest chain
+
+def check_manifest(report: Report, workdir: Path, frames: dict) -> None:
+    raw, ingest_rejected, clean, rejected, sample = (frames.get(k) for k in
+                                                     (RAW, INGEST_REJECTED, CLEAN, REJECTED, SAMPLE))
+    for rel, frame in frames.items():
+        if frame is not None:
+            repeated = _duplicates(frame["image_id"])
+            report.add("manifest", rel, [f"repeats image_id(s) {_short(repeated)}"] if repeated else [],
+                       "image_ids unique")
+
+    def mismatches(child, parent, columns, child_rel, parent_rel):
+        problems = []
+        absent = sorted(map(str, set(child["image_id"]) - set(parent["image_id"])))
+        if absent:
+            problems.append(f"{len(absent)} image(s) not in {parent_rel}: {_short(absent)}")
+        joined = child.drop_duplicates("image_id").merge(parent.drop_duplicates("image_id"), on="image_id",
+                                                         suffixes=("", "__parent"))
+        for column in columns:
+            if column not in child.columns or column not in parent.columns:
+                lacking = child_rel if column not in child.columns else parent_rel
+                problems.append(f"column {column} missing in {lacking}")
+                continue
+            differ = joined[column].astype(str).to_numpy() != joined[f"{column}__parent"].astype(str).to_numpy()
+            if differ.any():
+                shown = [f"{i} ({a!r} != {b!r})" for i, a, b in zip(joined["image_id"][differ], joined[column][differ],
+                                                                    joined[f"{column}__parent"][differ])]
+                problems.append(f"{column} differs from {parent_rel} for {int(differ.sum())} image(s): "
+                                f"{_short(shown)}")
+        return problems
+
+    if sample is not None and clean is not None:
+        report.add("manifest", SAMPLE, mismatches(sample, clean, ("path", "sha256", "category"), SAMPLE, CLEAN),
+                   f"every image in {CLEAN} with the same path, sha256 and category")
+    if sample is not None:
+        problems = []
+        splits = set(sample["split"].astype(str)) - {"train", "test"}
+        if splits:
+            problems.append(f"split values other than train/test: {sorted(splits)}")
+        if "fold" in sample.columns:
+            bad_fold = sample[(sample["split"] == "test") != (sample["fold"] == -1)]
+            if len(bad_fold):
+                problems.append(f"{len(bad_fold)} row(s) where fold -1 does not mark exactly the test rows: "
+                                f"{_short(bad_fold['image_id'])}")
+        report.add("manifest", SAMPLE, problems, "split train/test, fold -1 exactly on test rows")
+    if clean is not None and raw is not None:
+        report.add("manifest", CLEAN, mismatches(clean, raw, ("path",), CLEAN, RAW),
+                   f"every image in {RAW} with the same path")
+    if clean is not None and rejected is not None:
+        both = rejected[rejected["image_id"].isin(set(clean["image_id"]))]
+        shown = [f"{i} (reason {r})" if "reason" in both.columns else str(i)
+                 for i, r in zip(both["image_id"], both.get("reason", both["image_id"]))]
+        report.add("manifest", REJECTED,
+                   [f"{len(both)} row(s) rejected although kept in {CLEAN}: {_short(shown)}"] if len(both) else [],
+                   f"disjoint from {CLEAN}")
+    if all(f is not None for f in (raw, ingest_rejected, clean, rejected)):
+        found = set(raw["image_id"]) | set(ingest_rejected["image_id"])
+        filed = set(clean["image_id"]) | set(rejected["image_id"])
+        problems = []
+        unfiled, unknown = sorted(map(str, found - filed)), sorted(map(str, filed - found))
+        if unfiled:
+            problems.append(f"{len(unfiled)} image(s) of {RAW} / {INGEST_REJECTED} in neither {CLEAN} nor "
+                            f"{REJECTED}: {_short(unfiled)}")
+        if unknown:
+            problems.append(f"{len(unknown)} image(s) of {CLEAN} / {REJECTED} in neither {RAW} nor "
+                            f"{INGEST_REJECTED}: {_short(unknown)}")
+        report.add("manifest", REJECTED, problems,
+                   f"{CLEAN} ∪ {REJECTED} == {RAW} ∪ {INGEST_REJECTED} ({len(found)} image ids)")
+
+
+# ---------------------------------------------------------------- 6. the table
+
+def check_table(report: Report, workdir: Path, scores: dict) -> None:
+    path = workdir / TABLE
+    if not path.is_file():
+        report.add("table", TABLE, ["missing"] if scores else [], "no table and no scores")
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    note = [line for line in lines if line.startswith("#")]
+    try:
+        table = pd.read_csv(io.StringIO("".join(line for line in lines if not line.startswith("#"))),
+                            dtype={"backbone": str})
+    except Exception as error:  # noqa: BLE001
+        report.add("table", TABLE, [f"cannot be read as CSV: {error}"])
+        return
+    columns = list(table.columns)
+    if len(columns) < 3 or columns[0] != "backbone" or columns[-1] != "mean":
+        report.add("table", TABLE, [f"columns {columns} are not backbone, <classifiers…>, mean"])
+        return
+    if not len(table) or table["backbone"].iloc[-1] != "mean":
+        report.add("table", TABLE, ["last row is not `mean`"])
+        return
+    classifiers = columns[1:-1]
+    body = table.iloc[:-1].set_index("backbone")
+    means = table.iloc[-1]
+    backbones = list(body.index)
+    problems = []
+    if len(set(backbones)) != len(backbones):
+        problems.append(f"repeats backbone row(s) {_duplicates(pd.Series(backbones))}")
+    values = {}
+    for backbone in backbones:
+        for classifier in classifiers:
+            score_rel = f"{RESULTS}/scores/{backbone}/{classifier}.json"
+            cell_value = body.loc[backbone, classifier]
+            if isinstance(cell_value, pd.Series):
+                cell_value = cell_value.iloc[0]
+            score = scores.get((backbone, classifier))
+            if score is None or "macro_f1" not in score:
+                problems.append(f"cell ({backbone}, {classifier}) {cell_value} has no readable {score_rel}")
+                continue
+            values[backbone, classifier] = float(score["macro_f1"])
+            if not _close(cell_value, score["macro_f1"], TABLE_TOLERANCE):
+                problems.append(f"cell ({backbone}, {classifier}) {cell_value} != macro_f1 "
+                                f"{_num(score['macro_f1'])} of {score_rel}")
+    if len(values) == len(backbones) * len(classifiers) and not problems:
+        for backbone in backbones:
+            expected = float(np.mean([values[backbone, c] for c in classifiers]))
+            got = body.loc[backbone, "mean"]
+            if not _close(got, expected, TABLE_TOLERANCE):
+                problems.append(f"row mean of {backbone} {got} != {_num(expected)}, the mean of its cells")
+        for classifier in classifiers:
+            expected = float(np.mean([values[b, classifier] for b in backbones]))
+            if not _close(means[classifier], expected, TABLE_TOLERANCE):
+                problems.append(f"column mean of {classifier} {means[classifier]} != {_num(expected)}, the mean "
+                                f"of its cells")
+        if not pd.isna(means["mean"]):
+            problems.append(f"the (mean, mean) cell holds {means['mean']}, expected empty")
+    for backbone, classifier in sorted(set(scores) - {(b, c) for b in backbones for c in classifiers}):
+        problems.append(f"has no cell for {RESULTS}/scores/{backbone}/{classifier}.json")
+    random = sorted(f"{b}/{c}" for (b, c), s in scores.items()
+                    if ((s.get("provenance") or {}).get("weights") or {}).get("source") == "random")
+    if random and not note:
+        problems.append(f"has no random-weights note although score(s) {_short(random)} used random weights")
+    if note and not random and scores:
+        problems.append(f"says {note[0].strip()!r} but no score used random weights")
+    report.add("table", TABLE, problems,
+               f"{len(backbones)}×{len(classifiers)} cells equal the score JSONs' macro_f1, means agree")
+
+
+# ---------------------------------------------------------------- the audit
+
+def audit(workdir=".", rehash_images: str = "sample") -> dict:
+    """Check the outputs under `workdir` against each other and against their inputs; return the report."""
+    if rehash_images not in IMAGE_MODES:
+        raise ValueError(f"rehash_images must be one of {IMAGE_MODES}, got {rehash_images!r}")
+    workdir = Path(workdir)
+    report = Report()
+    check_inputs(report, workdir)
+    frames = {
+        RAW: _read_parquet(report, workdir, RAW, "manifest", ("image_id", "path")),
+        INGEST_REJECTED: _read_parquet(report, workdir, INGEST_REJECTED, "manifest", ("image_id",)),
+        CLEAN: _read_parquet(report, workdir, CLEAN, "manifest", ("image_id", "path", "sha256")),
+        REJECTED: _read_parquet(report, workdir, REJECTED, "manifest", ("image_id",)),
+        SAMPLE: _read_parquet(report, workdir, SAMPLE, "manifest",
+                              ("image_id", "path", "sha256", "label", "split")),
+    }
+    sample = frames[SAMPLE]
+    check_images(report, workdir, rehash_images, frames)
+    check_manifest(report, workdir, frames)
+    categories = None
+    try:
+        categories = ((_provenance_of(workdir / SAMPLE) or {}).get("config") or {}).get("categories")
+    except Exception:  # noqa: BLE001 — already reported by the inputs check
+        pass
+    check_features(report, workdir, sample)
+    scores = check_scores(report, workdir, sample, categories)
+    if not scores:
+        report.add("scores", f"{RESULTS}/scores", ["no score JSON found (results/scores/*/*.json)"])
+    check_table(report, workdir, scores)
+    return report.result(workdir, rehash_images)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="audit.py", description="Check a results folder: recorded input hashes, image hashes, scores "
+                                     "recomputed from predictions, features, the manifest chain and the table.")
+    parser.add_argument("workdir", nargs="?", default=".",
+                        help="the folder the workflow ran in (holding results/); default: .")
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help=f"where the JSON report goes; a relative path is taken inside WORKDIR "
+                             f"(default: {DEFAULT_OUT})")
+    parser.add_argument("--images", choices=IMAGE_MODES, default="sample",
+                        help="re-hash the images of sample.parquet (default), of clean.parquet, or none")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """CLI: print each problem on its own line, write the report, return 0 when all is well and 1 otherwise."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    workdir = Path(args.workdir)
+    if not workdir.is_dir():
+        print(f"{workdir}: not a folder", file=sys.stderr)
+        return 2
+    report = audit(workdir, args.images)
+    out = _resolve(workdir, args.out)
+    write_json(report, out)
+    for line in report["problems"]:
+        print(line)
+    s = report["summary"]
+    print(f"audit {'passed' if report['ok'] else 'FAILED'}: {s['checks']} checks, {s['failed']} failed, "
+          f"{s['problems']} problem(s), {s['images_rehashed']} image(s) and {s['inputs_rehashed']} input file(s) "
+          f"re-hashed; report in {out}", file=sys.stderr)
+    return 0 if report["ok"] else 1
