@@ -109,24 +109,3 @@ rule plot_cell:
         code=code_version("plots"),
     script:
         "../scripts/plot_cell.py"
-
-
-rule audit:
-    input:
-        get_final_targets(),
-    output:
-        "results/audit.json",
-    log:
-        "logs/audit/audit.log",
-    benchmark:
-        "logs/benchmarks/audit/audit.tsv"
-    conda:
-        "../envs/classify.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        images="sample",
-        code=code_version("audit", "scoring", "uncertainty"),
-    script:
-        "../scripts/audit.py"

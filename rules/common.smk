@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass.config import ConfigError, validate_config
 from pinclass.ingest import data_root, listing_fingerprint
-from pinclass.provenance import CODE_ROOT
+from pinclass.provenance import CODE_ROOT, resolved_packages
 from pinclass.weights import WEIGHTS
 
 try:
@@ -24,6 +24,7 @@ localrules:
     aggregate,
     plot_cell,
     demo_crawl,
+    environment,
     fetch_weights,
     merge_features,
     sample,
@@ -49,11 +50,15 @@ def get_clean_shards():
 
 def get_final_targets():
     """Everything aggregate writes (the table in all its forms, the comparisons) and the per-cell plots."""
-    return list(rules.aggregate.output) + expand(
-        "results/plots/{backbone}/{classifier}.{figure}.png",
-        backbone=config["backbones"],
-        classifier=config["classifiers"],
-        figure=["per_class_f1", "confusion"],
+    return (
+        list(rules.aggregate.output)
+        + ["results/environment.txt"]
+        + expand(
+            "results/plots/{backbone}/{classifier}.{figure}.png",
+            backbone=config["backbones"],
+            classifier=config["classifiers"],
+            figure=["per_class_f1", "confusion"],
+        )
     )
 
 

@@ -172,3 +172,21 @@ def test_snakemake_audit_target_passes_then_fails_loudly(finished_run, tmp_path)
     failed = run_snakemake(run, config, "--cores", "1", "results/audit.json")
     assert failed.returncode != 0
     assert f"{SCORES}: cell ({BACKBONE}, {CLASSIFIER}): accuracy 0.0 !=" in (run / "logs/audit/audit.log").read_text()
+
+
+def test_two_runs_give_identical_results_but_for_timings(finished_run, tmp_path):
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    second = tmp_path / "second"
+    result = run_snakemake(second, config, "--cores", "2", "results/table.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    made = [p for p in sorted((second / "results").rglob("*")) if p.is_file()]
+    assert len(made) > 15
+    for path in made:
+        rel = path.relative_to(second)
+        first = finished_run / rel
+        if rel.parts[1] == "scores":
+            a, b = (json.loads(p.read_text()) for p in (first, path))
+            del a["timings"], b["timings"]  # the one run-specific part
+            assert a == b, rel
+        else:
+            assert first.read_bytes() == path.read_bytes(), rel

@@ -126,3 +126,13 @@ def test_a_changed_input_image_reruns_from_ingest_on(complete_run):
         os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert jobs == {"ingest": 1, "clean_shard": 2, "clean": 1, "sample": 1, **downstream_of_sample()}
     assert planned_jobs(workdir, tiny_config(crawl)) == {}
+
+
+def test_the_report_builds_with_every_stage(complete_run):
+    workdir, crawl = complete_run
+    result = run_snakemake(workdir, tiny_config(crawl), "--report", str(workdir / "report.html"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html = (workdir / "report.html").read_text()
+    for text in ("1. Data", "3. Classifiers", "4. Results", "5. Reproducibility", "table.png",
+                 "confusion.png", "per_class_f1.png", "paired-bootstrap"):
+        assert text in html, text

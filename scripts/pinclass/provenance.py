@@ -63,3 +63,9 @@ def provenance(config: dict, inputs: dict, seeds: dict | None = None, weights: d
         "git": git_state(),
         "versions": library_versions(),
     }
+
+
+def resolved_packages() -> str:
+    """Every installed distribution as `name==version`, sorted, after the Python version and platform."""
+    lines = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()}, key=str.lower)
+    return f"# python {platform.python_version()} on {platform.machine()}\n" + "\n".join(lines) + "\n"

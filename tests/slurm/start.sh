@@ -37,14 +37,9 @@ MUNGE_DIR="$STATE_DIR/munge"
 export SLURM_CONF="$ETC/slurm.conf"
 
 # ---------------------------------------------------------------- helpers
-# pid_alive NAME: the PID recorded for daemon NAME runs and is that program.
-pid_alive() {
-    local f="$PIDS/$1.pid" pid
-    [[ -s "$f" ]] || return 1
-    pid="$(cat "$f")"
-    [[ -r "/proc/$pid/comm" ]] || return 1
-    [[ "$(cat "/proc/$pid/comm")" == "$1" ]]
-}
+# shellcheck source=pids.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
+pid_alive() { recorded_pid "$1" >/dev/null; }
 
 # started NAME: record $! as NAME's PID once setsid/setpriv have exec'd into NAME (a check right
 # after `&` could still see "setsid").

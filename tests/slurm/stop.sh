@@ -19,14 +19,8 @@ STATE_DIR="$(cd "$STATE_DIR" && pwd)"
 PIDS="$STATE_DIR/pids"
 export SLURM_CONF="$STATE_DIR/etc/slurm.conf"
 
-# recorded_pid NAME: prints the PID recorded for NAME if it still runs that program.
-recorded_pid() {
-    local f="$PIDS/$1.pid" pid
-    [[ -s "$f" ]] || return 1
-    pid="$(cat "$f")"
-    [[ -r "/proc/$pid/comm" && "$(cat "/proc/$pid/comm")" == "$1" ]] || return 1
-    echo "$pid"
-}
+# shellcheck source=pids.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pids.sh"
 
 # Jobs first, while slurmctld and slurmd still run, so no job step outlives the cluster.
 if recorded_pid slurmctld >/dev/null && [[ -f "$SLURM_CONF" ]]; then

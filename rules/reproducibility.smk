@@ -1,0 +1,38 @@
+rule audit:
+    input:
+        get_final_targets(),
+    output:
+        "results/audit.json",
+    log:
+        "logs/audit/audit.log",
+    benchmark:
+        "logs/benchmarks/audit/audit.tsv"
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        images="sample",
+        code=code_version("audit", "scoring", "uncertainty"),
+    script:
+        "../scripts/audit.py"
+
+
+rule environment:
+    output:
+        report(
+            "results/environment.txt",
+            caption="../report/environment.rst",
+            category="5. Reproducibility",
+        ),
+    log:
+        "logs/environment/environment.log",
+    benchmark:
+        "logs/benchmarks/environment/environment.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        packages=resolved_packages(),
+    script:
+        "../scripts/environment.py"
