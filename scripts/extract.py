@@ -2,6 +2,7 @@ import json
 import os
 
 import keras
+import tensorflow as tf
 
 from pinclass.atomic import read_table, write_parquet
 from pinclass.backbones import build_backbone
@@ -21,15 +22,15 @@ if p.weights == "random":
 else:  # ImageNet: fetched into resources/weights/ or pre-staged in a folder; verified either way
     weights_path = snakemake.input.weights
     weights = verify_weights(weights_path, backbone) | {"source": p.weights}
-mixed = p.mixed_precision and bool(__import__("tensorflow").config.list_physical_devices("GPU"))
+gpus = tf.config.list_physical_devices("GPU")
+log.info("GPUs visible: %d (CUDA_VISIBLE_DEVICES=%s)", len(gpus), os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+mixed = p.mixed_precision and bool(gpus)
 if p.mixed_precision and not mixed:
     log.warning("extract.mixed_precision is set but no GPU is visible: running in float32")
 if mixed:
     keras.mixed_precision.set_global_policy("mixed_float16")
 
 model = build_backbone(backbone, p.input_size, weights_path, seed=p.seed if weights_path is None else None)
-log.info("GPUs visible: %s (CUDA_VISIBLE_DEVICES=%s)", len(__import__("tensorflow").config.list_physical_devices("GPU")),
-         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
 log.info("%s at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, p.input_size,
          weights, len(sample), p.batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
 features = extract_features(image_paths(sample, p.root), model, p.input_size, p.batch_size, snakemake.threads, log)

@@ -23,9 +23,9 @@ TINY_CLASSIFIERS = {
 
 
 def tiny_config(crawl, **overrides):
-    return small_config(data={"root": str(crawl), "manifest": None}, backbones=TINY_BACKBONES,
-                        classifiers=TINY_CLASSIFIERS, uncertainty={"n_boot": 200, "seed": 0, "level": 0.95},
-                        **overrides)
+    settings = dict(data={"root": str(crawl), "manifest": None}, backbones=TINY_BACKBONES,
+                    classifiers=TINY_CLASSIFIERS, uncertainty={"n_boot": 200, "seed": 0, "level": 0.95})
+    return small_config(**(settings | overrides))
 
 
 @pytest.fixture(scope="module")
