@@ -1,0 +1,207 @@
+"""LinearSVC at the paper's full size: L2-normalised rows vs StandardScaler, and the whole LSVM grid.
+
+Synthetic features shaped like one backbone's (default: 25,600 train × 1024 dims, 6,400 test,
+32 balanced classes). Rows imitate ConvNeXt's pooled output after its final LayerNorm: a class
+signal plus correlated (low-rank) and isotropic noise, standardised per row, then a per-dimension
+scale and offset; rows have norm ≈ 32.
+
+1. The same fit (one LinearSVC, one C, all train rows) with each scaling, each in a child process
+   with a wall-clock cap; a fit that runs past the cap is stopped and reported as such.
+2. With --full-grid: the whole LSVM step as the workflow runs it — `evaluate("lsvm", ...)`, 5 folds
+   × the C grid + refit, scaling "l2", the library's one-vs-rest LinearSVC with its classes solved
+   in --n-jobs threads and its solver chosen by --dual (default "adaptive") — timed, with its
+   convergence record. Requirement: under 30 minutes on 2 cores, converged.
+
+Quick run:  PYTHONPATH=scripts .venv/bin/python benchmarks/lsvm_full_size.py --n-train 6400 --dim 256 --cap 120
+Full size:  PYTHONPATH=scripts .venv/bin/python benchmarks/lsvm_full_size.py --full-grid --n-jobs 2
+"""
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+BUDGET_S = 30 * 60
+
+
+def make_features(n_train, n_test, dim, n_classes, seed, signal=0.12, rank=32, target_norm=None):
+    """Class-structured rows shaped like LayerNorm'd CNN features (norm ≈ sqrt(dim))."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    y = np.arange(n) % n_classes
+    prototypes = rng.normal(0, 1, (n_classes, dim))
+    mixing = rng.normal(0, 1, (rank, dim))
+    z = signal * prototypes[y]
+    z += rng.normal(0, 1, (n, rank)) @ mixing * (1.0 / np.sqrt(rank)) * 2.0  # correlated nuisance
+    z += rng.normal(0, 1, (n, dim))
+    z = (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)  # LayerNorm
+    x = z * rng.lognormal(0, 0.3, dim) + rng.normal(0, 0.3, dim)            # its gamma, beta
+    x *= (target_norm or np.sqrt(dim)) / np.linalg.norm(x, axis=1).mean()
+    order = rng.permutation(n)
+    x, y = x[order].astype(np.float32), y[order]
+    split = np.where(np.arange(n) < n_train, "train", "test")
+    return x, y, split
+
+
+def stratified_folds(y, split, k, seed):
+    rng = np.random.default_rng(seed)
+    fold = np.full(len(y), -1)
+    for label in np.unique(y):
+        rows = np.flatnonzero((split == "train") & (y == label))
+        fold[rng.permutation(rows)] = np.arange(len(rows)) % k
+    return fold
+
+
+def _one_fit(conn, X, y, split, scaling, C, max_iter, seed):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+    from sklearn.svm import LinearSVC
+
+    scaler = {"l2": Normalizer(), "standard": StandardScaler(), "none": "passthrough"}[scaling]
+    model = make_pipeline(scaler, LinearSVC(C=C, max_iter=max_iter, random_state=seed))
+    train, test = split == "train", split == "test"
+    t = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X[train], y[train])
+    seconds = time.perf_counter() - t
+    n_iter = int(np.max(model[-1].n_iter_))
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    f1 = f1_score(y[test], model.predict(X[test]), average="macro")
+    conn.send({"seconds": seconds, "n_iter": n_iter, "converged": converged, "macro_f1": float(f1)})
+    conn.close()
+
+
+def timed_fit(X, y, split, scaling, C, max_iter, seed, cap):
+    """One fit in a forked child; {'seconds': ...} or {'capped': cap} if it ran past `cap` seconds."""
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_one_fit, args=(send, X, y, split, scaling, C, max_iter, seed))
+    started = time.perf_counter()
+    child.start()
+    send.close()
+    ready = receive.poll(cap)
+    if not ready:
+        child.terminate()
+        child.join()
+        return {"capped": cap, "seconds": time.perf_counter() - started}
+    try:
+        result = receive.recv()
+    except EOFError:  # the child died without an answer
+        result = {"failed": f"exit code {child.exitcode}", "seconds": time.perf_counter() - started}
+    child.join()
+    return result
+
+
+def fmt_s(seconds):
+    return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds:,.0f} s ({seconds / 60:.1f} min)"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-train", type=int, default=25600)
+    parser.add_argument("--n-test", type=int, default=None, help="default: n_train / 4")
+    parser.add_argument("--dim", type=int, default=1024)
+    parser.add_argument("--classes", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--C", type=float, default=1.0, help="C of the single-fit comparison")
+    parser.add_argument("--max-iter", type=int, default=1000)
+    parser.add_argument("--cap", type=float, default=600.0,
+                        help="wall-clock seconds after which a single fit is stopped")
+    parser.add_argument("--ways", default="l2,standard", help="scalings to compare, comma-separated")
+    parser.add_argument("--full-grid", action="store_true",
+                        help="also time evaluate('lsvm') with the 5-fold × C grid + refit, scaling l2")
+    parser.add_argument("--grid", default="0.01,0.1,1,10,100", help="C grid for --full-grid")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--n-jobs", type=int, default=2, help="threads for the grid (the rule's threads)")
+    parser.add_argument("--dual", default="adaptive", choices=["adaptive", "auto", "true", "false"],
+                        help="solver choice for --full-grid (classifiers.lsvm.dual)")
+    args = parser.parse_args(argv)
+    n_test = args.n_test if args.n_test is not None else args.n_train // 4
+
+    import sklearn
+    command = "PYTHONPATH=scripts " + shlex.join([sys.executable.replace(os.getcwd() + "/", ""),
+                                                  *sys.argv])
+    t = time.perf_counter()
+    X, y, split = make_features(args.n_train, n_test, args.dim, args.classes, args.seed)
+    norms = np.linalg.norm(X, axis=1)
+    print(f"# LinearSVC benchmark\n\ncommand: `{command}`\n")
+    print(f"data: {args.n_train:,} train + {n_test:,} test rows × {args.dim} dims, {args.classes} classes, "
+          f"row norm {norms.mean():.1f} ± {norms.std():.1f}, made in {time.perf_counter() - t:.1f} s; "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, scikit-learn {sklearn.__version__}\n")
+
+    ways = [w.strip() for w in args.ways.split(",") if w.strip()]
+    if ways:
+        print(f"## One fit: sklearn LinearSVC(C={args.C:g}, max_iter={args.max_iter}), its default solver "
+              f"(dual='auto': primal here), one thread, cap {args.cap:g} s per fit\n")
+        print("| scaling | wall time | iterations | converged | test macro F1 |")
+        print("|---|---|---|---|---|")
+    timings = {}
+    for way in ways:
+        r = timed_fit(X, y, split, way, args.C, args.max_iter, args.seed, args.cap)
+        timings[way] = r
+        if "failed" in r:
+            print(f"| {way} | failed ({r['failed']}) | – | – | – |", flush=True)
+        elif "capped" in r:
+            print(f"| {way} | did not finish within {args.cap:g} s (stopped) | – | – | – |", flush=True)
+        else:
+            print(f"| {way} | {fmt_s(r['seconds'])} | {r['n_iter']} | {'yes' if r['converged'] else 'NO'} "
+                  f"| {r['macro_f1']:.3f} |", flush=True)
+    if "l2" in timings and not {"capped", "failed"} & set(timings["l2"]):
+        base = timings["l2"]["seconds"]
+        for way, r in timings.items():
+            if way == "l2":
+                continue
+            if "failed" in r:
+                continue
+            if "capped" in r:
+                print(f"\nratio {way} / l2: > {args.cap / base:.1f} (lower bound: {way} stopped at the cap)")
+            else:
+                print(f"\nratio {way} / l2: {r['seconds'] / base:.1f}")
+
+    if args.full_grid:
+        from pinclass.classifiers import evaluate
+
+        fold = stratified_folds(y, split, args.folds, args.seed)
+        grid = [float(c) if "." in c or "e" in c else int(c) for c in args.grid.split(",")]
+        dual = {"true": True, "false": False}.get(args.dual, args.dual)
+        settings = {"grid": {"C": grid}, "scaling": "l2", "max_iter": args.max_iter, "dual": dual}
+        names = [f"class_{i:02d}" for i in range(args.classes)]
+        print(f"\n## Whole LSVM step: evaluate('lsvm'), {args.folds} folds × {len(grid)} C + refit, "
+              f"scaling l2, dual={args.dual}, n_jobs={args.n_jobs}\n", flush=True)
+        result, _ = evaluate("lsvm", X, y, split, fold, names, settings, seed=args.seed, n_jobs=args.n_jobs)
+        tm = result["timings"]
+        print("| C | mean CV macro F1 | std | solver | max iterations over folds |")
+        print("|---|---|---|---|---|")
+        for row in result["cv"]["results"]:
+            solver = "/".join(sorted({"dual" if d else "primal" for d in row["fold_dual"]}))
+            print(f"| {row['params']['C']:g} | {row['mean_macro_f1']:.4f} | {row['std_macro_f1']:.4f} "
+                  f"| {solver} | {max(row['fold_n_iter'])} |")
+        conv = [w for w in result["warnings"] if w["category"] == "ConvergenceWarning"]
+        print(f"\n| figure | value |\n|---|---|")
+        print(f"| grid search ({args.folds * len(grid)} fits) | {fmt_s(tm['grid_search_s'])} |")
+        refit_solver = "dual" if result["refit"]["dual"] else "primal"
+        print(f"| refit (C={result['best_params']['C']:g}, {refit_solver}) | {fmt_s(tm['refit_s'])} |")
+        print(f"| predict | {fmt_s(tm['predict_s'])} |")
+        print(f"| total | {fmt_s(tm['total_s'])} |")
+        print(f"| test macro F1 | {result['macro_f1']:.4f} |")
+        print(f"| convergence warnings | {len(conv)} |")
+        print(f"| other warnings | {len(result['warnings']) - len(conv)} |")
+        verdict = "within" if tm["total_s"] <= BUDGET_S else "OVER"
+        print(f"\n{verdict} the 30-minute budget ({tm['total_s'] / BUDGET_S:.0%} of it); "
+              f"{'converged everywhere' if not conv else 'NOT converged everywhere'}")
+
+
+if __name__ == "__main__":
+    main()
