@@ -29,6 +29,14 @@ def test_layout_and_means():
     assert np.isnan(t.loc["mean", "mean"])
 
 
+def test_rows_and_columns_follow_the_paper_whatever_the_config_order():
+    t = build_table(SCORES, ["convnext_base", "efficientnetv2_b0"], ["nn", "knn", "lsvm"])
+    assert list(t.index) == BACKBONES + ["mean"] and list(t.columns) == CLASSIFIERS + ["mean"]
+    extra = build_table({**SCORES, ("resnet50", "knn"): 0.5, ("resnet50", "lsvm"): 0.5, ("resnet50", "nn"): 0.5},
+                        ["resnet50", "convnext_base", "efficientnetv2_b0"], CLASSIFIERS)
+    assert list(extra.index) == BACKBONES + ["resnet50", "mean"]
+
+
 def test_a_missing_cell_is_an_error():
     scores = dict(SCORES)
     del scores["convnext_base", "nn"]

@@ -7,6 +7,7 @@ tf.function on fixed-size batches (the last batch is padded, then cut back).
 
 import logging
 import time
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ import pyarrow as pa
 from pinclass.images import load_rgb, resize
 
 PROGRESS_EVERY_S = 30.0
+_COMPILED = weakref.WeakKeyDictionary()  # model → its tf.function, traced once per model and shape
 
 
 def decode(path, input_size: int) -> np.ndarray:
@@ -51,7 +53,9 @@ def extract_features(paths: list, model, input_size: int, batch_size: int, threa
     import tensorflow as tf
 
     log = log or logging.getLogger(__name__)
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    if model not in _COMPILED:
+        _COMPILED[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    infer = _COMPILED[model]
     outputs, done = [], 0
     began = last_report = time.perf_counter()
     for batch in decoded_batches(paths, input_size, batch_size, threads):

@@ -18,8 +18,21 @@ RANDOM_WEIGHTS_NOTE = ("Features from RANDOM weights (config weights: random): t
                        "works and say nothing about ImageNet features.")
 
 
+def paper_order(names, reference) -> list[str]:
+    """`names` with the paper's ones first, in the paper's order, then the others as given.
+
+    Config overlays (--configfile, --config) can reorder dictionary keys; the table should not move.
+    """
+    names = list(names)
+    reference = list(reference)
+    return sorted(names, key=lambda n: (reference.index(n) if n in reference else len(reference), names.index(n)))
+
+
 def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str]) -> pd.DataFrame:
-    """macro_f1[(backbone, classifier)] → rows per backbone, a column per classifier, `mean` row and column."""
+    """macro_f1[(backbone, classifier)] → rows per backbone, a column per classifier, `mean` row and column,
+    in the paper's order (see `paper_order`)."""
+    backbones = paper_order(backbones, PAPER_TABLE)
+    classifiers = paper_order(classifiers, next(iter(PAPER_TABLE.values())))
     missing = [(b, c) for b in backbones for c in classifiers if (b, c) not in macro_f1]
     if missing:
         raise ValueError(f"no score for {missing}")
