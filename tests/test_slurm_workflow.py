@@ -50,7 +50,7 @@ def test_slurm_runs_the_dag_with_gpus_and_matches_a_local_run(slurm_cluster, tmp
     for log in job_logs["extract"]:
         job = subprocess.run(["scontrol", "show", "job", log.stem], env=slurm_cluster.env, capture_output=True,
                              text=True, check=True).stdout
-        assert re.search(r"gres/gpu[:=]\S*1", job), job  # the GPU request reached SLURM
+        assert re.search(r"TresPerJob=gres[/:]gpu[:=]1\b", job), job  # the GPU request reached SLURM
     for log in (on_slurm / "logs/extract").rglob("*.log"):
         assert re.search(r"CUDA_VISIBLE_DEVICES=\d", log.read_text()), log  # and SLURM granted one
 
