@@ -324,17 +324,27 @@ def test_lsvm_convergence_warnings_are_recorded_not_printed():
     assert all(r["fold_n_iter"] == [1, 1, 1] for r in result["cv"]["results"])
     assert result["settings"]["max_iter"] == 1
     assert_plain(result)
-    # the same record when the classes are solved in two threads
+    # the same record when the grid points run in two worker processes
     parallel, _ = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
     assert parallel["warnings"] == result["warnings"]
     assert parallel["cv"] == result["cv"]
+
+
+def test_lsvm_with_the_dual_solver_gives_identical_results_twice():
+    """liblinear's dual solver draws random coordinate orders from one process-global generator."""
+    X, y, split, fold = _noisy_data()
+    settings = {"grid": {"C": [0.1, 1.0]}, "dual": True}
+    first, predicted_first = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
+    second, predicted_second = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
+    del first["timings"], second["timings"]
+    assert first == second and np.array_equal(predicted_first, predicted_second)
 
 
 @pytest.mark.parametrize("dual", [True, False])
 def test_ovr_linear_svc_is_liblinears_one_vs_rest(dual):
     X, y, _, _ = _noisy_data()
     X = Normalizer().fit_transform(X)
-    ours = OvRLinearSVC(C=1.0, dual=dual, random_state=0, n_jobs=2).fit(X, y)
+    ours = OvRLinearSVC(C=1.0, dual=dual, random_state=0).fit(X, y)
     theirs = LinearSVC(C=1.0, dual=dual, multi_class="ovr", random_state=0).fit(X, y)
     # primal: the same computation; dual: liblinear draws its coordinate order from one random
     # stream across classes, so the two agree to the solver's tolerance only

@@ -15,8 +15,8 @@ the features and the sample table, calls it, and writes the JSON and the predict
   and from the parent process the messages too.
 - Classifiers are looked up in `REGISTRY` (name → ClassifierSpec); `register()` adds more. The
   grid may name any parameter of the final estimator.
-- `n_jobs` (the rule's threads): KNN runs grid points in worker processes; the LSVM solves its
-  one-vs-rest binary problems in threads; the NN gives them to TensorFlow.
+- `n_jobs` (the rule's threads): KNN and the LSVM run grid points in worker processes; the NN
+  gives them to TensorFlow.
 - TensorFlow is imported only when the NN is fitted, so KNN/LSVM jobs never pay for it.
 """
 
@@ -59,8 +59,7 @@ class ClassifierSpec:
     "scaling" and "n_jobs". Settings not listed here are refused (a typo must not pass silently).
     fit_info(fitted final estimator) returns numbers worth keeping per fit (iterations, epochs);
     its keys are fit_info_keys.
-    threads_inside: the estimator uses `n_jobs` threads itself (the LSVM: one class per thread;
-    the NN: TensorFlow's thread pool), so the grid runs its fits one after another instead of in
+    threads_inside: the estimator uses `n_jobs` threads itself (the NN: TensorFlow's thread pool), so the grid runs its fits one after another instead of in
     worker processes — every fit, the refit included, then uses all the job's cores.
     """
 
@@ -87,8 +86,7 @@ def _build_knn(s: dict, seed: int) -> BaseEstimator:
 
 
 def _build_lsvm(s: dict, seed: int) -> BaseEstimator:
-    return OvRLinearSVC(max_iter=s["max_iter"], tol=s["tol"], dual=s["dual"], random_state=seed,
-                        n_jobs=s["n_jobs"])
+    return OvRLinearSVC(max_iter=s["max_iter"], tol=s["tol"], dual=s["dual"], random_state=seed)
 
 
 def _lsvm_fit_info(estimator) -> dict:
@@ -117,7 +115,7 @@ register("lsvm", ClassifierSpec(
     build=_build_lsvm,
     defaults={"grid": {"C": [0.01, 0.1, 1, 10, 100]}, "scaling": "l2",
               "max_iter": 1000, "tol": 1e-4, "dual": "adaptive", "n_jobs": 1},
-    fit_info=_lsvm_fit_info, fit_info_keys=("n_iter", "dual"), threads_inside=True,
+    fit_info=_lsvm_fit_info, fit_info_keys=("n_iter", "dual"),
     description="linear SVM, one-vs-rest: one liblinear binary problem per class (scikit-learn LinearSVC)"))
 
 register("nn", ClassifierSpec(
@@ -397,8 +395,9 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
     """One-vs-rest linear SVM (squared hinge, L2 penalty): one binary scikit-learn LinearSVC per class.
 
     The same model as LinearSVC(multi_class="ovr") — liblinear solves exactly these binary
-    problems one after another — but the classes are solved in `n_jobs` threads (liblinear runs
-    without the GIL), so one fit uses all the cores the job has, the refit included.
+    problems one after another — with the choice of solver made per fit. The classes are solved
+    in sequence on purpose: liblinear's random generator is process-global, so classes solved in
+    threads would draw from it in a racing order and two runs would differ.
 
     dual: True (coordinate descent on the dual), False (Newton on the primal), "auto"
     (scikit-learn's rule: dual only when rows < features), or "adaptive": dual when
@@ -408,13 +407,12 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
     `dual_` records the choice, `n_iter_` the iterations per class.
     """
 
-    def __init__(self, C=1.0, tol=1e-4, max_iter=1000, dual="adaptive", random_state=None, n_jobs=1):
+    def __init__(self, C=1.0, tol=1e-4, max_iter=1000, dual="adaptive", random_state=None):
         self.C = C
         self.tol = tol
         self.max_iter = max_iter
         self.dual = dual
         self.random_state = random_state
-        self.n_jobs = n_jobs
 
     def _use_dual(self, X) -> bool:
         if self.dual == "adaptive":
@@ -427,8 +425,6 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         raise ValueError(f"dual: expected one of {LSVM_DUALS}, got {self.dual!r}")
 
     def fit(self, X, y):
-        from concurrent.futures import ThreadPoolExecutor
-
         X = np.ascontiguousarray(X, dtype=np.float64)  # once, not once per class
         y = np.asarray(y)
         self.classes_ = np.unique(y)
@@ -437,14 +433,9 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.dual_ = self._use_dual(X)
         positives = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
-
-        def one(positive):
-            model = LinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter, dual=self.dual_,
-                              random_state=self.random_state)
-            return model.fit(X, (y == positive).astype(np.int8))
-
-        with ThreadPoolExecutor(max_workers=max(1, int(self.n_jobs or 1))) as pool:
-            models = list(pool.map(one, positives))  # results in class order, whatever the timing
+        models = [LinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter, dual=self.dual_,
+                            random_state=self.random_state).fit(X, (y == positive).astype(np.int8))
+                  for positive in positives]
         self.coef_ = np.vstack([m.coef_ for m in models])
         self.intercept_ = np.concatenate([m.intercept_ for m in models])
         self.n_iter_ = np.array([int(m.n_iter_) for m in models])
