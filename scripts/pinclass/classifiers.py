@@ -59,8 +59,9 @@ class ClassifierSpec:
     "scaling" and "n_jobs". Settings not listed here are refused (a typo must not pass silently).
     fit_info(fitted final estimator) returns numbers worth keeping per fit (iterations, epochs);
     its keys are fit_info_keys.
-    threads_inside: the estimator uses `n_jobs` threads itself (the NN: TensorFlow's thread pool), so the grid runs its fits one after another instead of in
-    worker processes — every fit, the refit included, then uses all the job's cores.
+    threads_inside: the estimator uses `n_jobs` threads itself (the NN: TensorFlow's thread
+    pool), so the grid runs its fits one after another instead of in worker processes — every
+    fit, the refit included, then uses all the job's cores.
     """
 
     build: Callable[[dict, int], BaseEstimator]
