@@ -13,8 +13,8 @@ rule classify:
         "../envs/classify.yaml"
     threads: 2
     resources:
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=on_attempt(16000),
+        runtime=on_attempt(120),
     params:
         categories=config["categories"],
         settings=lambda wildcards: config["classifiers"][wildcards.classifier],
@@ -58,8 +58,8 @@ rule aggregate:
     conda:
         "../envs/classify.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=on_attempt(2000),
+        runtime=on_attempt(10),
     params:
         backbones=list(config["backbones"]),
         classifiers=list(config["classifiers"]),
@@ -103,8 +103,8 @@ rule plot_cell:
     conda:
         "../envs/classify.yaml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=on_attempt(1000),
+        runtime=on_attempt(5),
     params:
         code=code_version("plots"),
     script:

@@ -1,4 +1,5 @@
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass.config import ConfigError, validate_config
+from pinclass.gpu_slots import SLOTS_VARIABLE
 from pinclass.ingest import data_root, listing_fingerprint
 from pinclass.provenance import CODE_ROOT, resolved_packages
 from pinclass.weights import WEIGHTS
@@ -36,6 +38,32 @@ wildcard_constraints:
     weights_file="|".join(w.file for w in WEIGHTS.values()).replace(".", r"\."),
     shard=r"\d+",
     n=r"\d+",
+
+
+onstart:
+    export_gpu_slots()
+
+
+def export_gpu_slots():
+    """Local runs with `--resources gpu=N`: tell the jobs there are N GPU slots, so that concurrent
+    extraction jobs each claim GPUs of their own (pinclass/gpu_slots.py). Cluster jobs get their GPUs
+    from the scheduler instead."""
+    slots = workflow.global_resources.get("gpu").value
+    if workflow.local_exec and isinstance(slots, int) and slots > 0:
+        os.environ[SLOTS_VARIABLE] = str(slots)
+    else:
+        os.environ.pop(SLOTS_VARIABLE, None)
+
+
+def on_attempt(base):
+    """A resource that grows with each try (base, 2 x base, ...): a job that ran out of memory or
+    time is resubmitted bigger (profiles/slurm: retries), not the same."""
+    return lambda wildcards, attempt: base * attempt
+
+
+def get_extract_gpus():
+    """GPUs an extraction job asks the scheduler for: none when extract.device is cpu."""
+    return 0 if config["extract"]["device"] == "cpu" else config["extract"]["gpus"]
 
 
 def get_data_input():

@@ -12,8 +12,8 @@ rule ingest:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=on_attempt(8000),
+        runtime=on_attempt(60),
     params:
         data=config["data"],
         listing=get_listing_fingerprint,
@@ -35,8 +35,8 @@ rule clean_shard:
         "../envs/data.yaml"
     threads: 8
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=on_attempt(8000),
+        runtime=on_attempt(240),
     params:
         root=get_data_root(),
         categories=config["categories"],
@@ -69,8 +69,8 @@ rule clean:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=on_attempt(8000),
+        runtime=on_attempt(30),
     params:
         shards=config["clean"]["shards"],
         code=code_version("cleaning"),
@@ -90,8 +90,8 @@ rule sample:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=on_attempt(4000),
+        runtime=on_attempt(10),
     params:
         categories=config["categories"],
         sample=config["sample"],

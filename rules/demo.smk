@@ -8,8 +8,8 @@ rule demo_crawl:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=on_attempt(2000),
+        runtime=on_attempt(10),
     params:
         categories=config["categories"],
         excluded=config["exclude_categories"],

@@ -28,9 +28,11 @@ rule extract:
         "../envs/extract.yaml"
     threads: 8
     resources:
-        gpu=config["extract"]["gpus"],
-        mem_mb=16000,
-        runtime=360,
+        gpu=get_extract_gpus(),
+        mem_mb=on_attempt(8000),
+        runtime=on_attempt(360),
+        # Not a param: chunks hold whole batches, so the features do not depend on it (no rerun).
+        chunk_size=config["extract"]["chunk_size"],
     params:
         root=get_data_root(),
         weights=config["weights"],
@@ -38,7 +40,8 @@ rule extract:
         input_size=lambda wildcards: config["backbones"][wildcards.backbone]["input_size"],
         batch_size=lambda wildcards: config["backbones"][wildcards.backbone]["batch_size"],
         mixed_precision=config["extract"]["mixed_precision"],
-        code=code_version("extraction", "images", "backbones", "weights"),
+        device=config["extract"]["device"],
+        code=code_version("extraction", "images", "backbones", "weights", "devices", "gpu_slots"),
     script:
         "../scripts/extract.py"
 
@@ -56,8 +59,8 @@ rule merge_features:
     conda:
         "../envs/data.yaml"
     resources:
-        mem_mb=8000,
-        runtime=20,
+        mem_mb=on_attempt(8000),
+        runtime=on_attempt(20),
     params:
         code=code_version("extraction"),
     script:

@@ -10,8 +10,8 @@ rule audit:
     conda:
         "../envs/classify.yaml"
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=on_attempt(4000),
+        runtime=on_attempt(60),
     params:
         images="sample",
         code=code_version("audit", "scoring", "uncertainty"),

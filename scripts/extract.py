@@ -1,50 +1,74 @@
-import json
-import os
+import sys
 
-import keras
-import tensorflow as tf
-
-from pinclass.atomic import read_table, write_parquet
-from pinclass.backbones import build_backbone
-from pinclass.cleaning import shard_rows
-from pinclass.extraction import configure_threads, extract_features, features_table, image_paths
-from pinclass.provenance import library_versions, provenance
+from pinclass.gpu_slots import assign
 from pinclass.rule_io import params_dict, start
-from pinclass.weights import verify_weights
 
 log = start(snakemake)
-p, backbone = snakemake.params, snakemake.wildcards.backbone
-sample = shard_rows(read_table(snakemake.input.sample), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
-configure_threads(snakemake.threads)
+# Before TensorFlow starts: CUDA reads CUDA_VISIBLE_DEVICES once. On a workstation with declared
+# GPU slots this job takes GPUs of its own; under SLURM the variable is SLURM's.
+claimed = assign(snakemake.resources.get("gpu", 0))
+if claimed is not None:
+    log.info("GPU slots claimed: CUDA_VISIBLE_DEVICES=%r", claimed)
 
-if p.weights == "random":
-    weights_path, weights = None, {"source": "random", "seed": p.seed}
+import json  # noqa: E402
+
+import keras  # noqa: E402
+
+from pinclass import devices  # noqa: E402
+from pinclass.atomic import read_table, write_parquet  # noqa: E402
+from pinclass.backbones import build_backbone  # noqa: E402
+from pinclass.cleaning import shard_rows  # noqa: E402
+from pinclass.extraction import (ChunkStore, configure_threads, extract_resumable, features_table,  # noqa: E402
+                                 image_paths)
+from pinclass.provenance import library_versions, provenance  # noqa: E402
+from pinclass.weights import verify_weights  # noqa: E402
+
+params, backbone, wildcards = snakemake.params, snakemake.wildcards.backbone, snakemake.wildcards
+facts = devices.gather_facts()
+log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy extract.device=%s", facts.build,
+         ",".join(facts.granted) or "none", facts.gpus_seen, params.device)
+try:
+    device = devices.use(devices.choose(params.device, facts))
+except devices.DeviceError as error:
+    log.error("%s", error)
+    sys.exit(1)
+log.info("running on %s: %s", device["kind"], device["name"])
+
+sample = shard_rows(read_table(snakemake.input.sample), int(wildcards.shard), int(wildcards.n))
+configure_threads(snakemake.threads)
+if params.weights == "random":
+    weights_path, weights = None, {"source": "random", "seed": params.seed}
 else:  # ImageNet: fetched into resources/weights/ or pre-staged in a folder; verified either way
     weights_path = snakemake.input.weights
-    weights = verify_weights(weights_path, backbone) | {"source": p.weights}
-gpus = tf.config.list_physical_devices("GPU")
-log.info("GPUs visible: %d (CUDA_VISIBLE_DEVICES=%s)", len(gpus), os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
-mixed = p.mixed_precision and bool(gpus)
-if p.mixed_precision and not mixed:
+    weights = verify_weights(weights_path, backbone) | {"source": params.weights}
+mixed = params.mixed_precision and device["kind"] == "gpu"
+if params.mixed_precision and not mixed:
     log.warning("extract.mixed_precision is set but no GPU is visible: running in float32")
 if mixed:
     keras.mixed_precision.set_global_policy("mixed_float16")
 
-model = build_backbone(backbone, p.input_size, weights_path, seed=p.seed if weights_path is None else None)
-log.info("%s at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, p.input_size,
-         weights, len(sample), p.batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
-features = extract_features(image_paths(sample, p.root), model, p.input_size, p.batch_size, snakemake.threads, log)
+model = build_backbone(backbone, params.input_size, weights_path, seed=params.seed if weights_path is None else None)
+log.info("%s at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, params.input_size,
+         weights, len(sample), params.batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
+store = ChunkStore(f"results/features/resume/{backbone}/{wildcards.shard}-of-{wildcards.n}",
+                   {"backbone": backbone, "params": params_dict(snakemake), "weights": weights, "device": device})
+features = extract_resumable(image_paths(sample, params.root), list(sample["image_id"]), list(sample["sha256"]),
+                             model, params.input_size, params.batch_size, snakemake.threads,
+                             snakemake.resources.get("chunk_size", 512), store, log)
 
 record = provenance(params_dict(snakemake), inputs={"sample": snakemake.input.sample}, weights=weights,
-                    seeds={"weights": p.seed} if weights_path is None else {})
+                    seeds={"weights": params.seed} if weights_path is None else {})
 metadata = {
     "backbone": backbone,
-    "input_size": p.input_size,
-    "weights": "random" if weights_path is None else ("imagenet" if p.weights == "imagenet" else str(weights_path)),
+    "input_size": params.input_size,
+    "weights": "random" if weights_path is None else ("imagenet" if params.weights == "imagenet" else str(weights_path)),
     "weights_sha256": weights.get("sha256", ""),
     "dim": features.shape[1],
     "mixed_precision": json.dumps(mixed),
+    "device": json.dumps(device, sort_keys=True),
+    "tensorflow_build": json.dumps(devices.build_info(), sort_keys=True),
     "versions": json.dumps(library_versions(), sort_keys=True),
     "provenance": json.dumps(record, sort_keys=True),
 }
 write_parquet(features_table(sample["image_id"], features), snakemake.output[0], metadata)
+store.clear()

@@ -5,7 +5,9 @@ Use it with ``pytest_plugins = ["slurm_cluster"]`` (tests/ on sys.path) or by im
 Debian packages when missing), yields a :class:`SlurmCluster` and runs tests/slurm/stop.sh at the
 end of the session. A failed start fails the tests that use it, with the script's output.
 
-Set ``PINCLASS_SKIP_SLURM=1`` to skip the tests that use it (quick local runs only).
+Where SLURM cannot run (not root, or its Debian packages not installed) the tests that use it are
+skipped, each with the reason (pytest lists it at the end). ``PINCLASS_REQUIRE_SLURM=1`` — which
+.ci/run sets — forbids that skip: start.sh then installs the packages, and any obstacle fails.
 ``SLURM_STATE_DIR`` chooses the state folder (default /tmp/pinclass-slurm). If the cluster of that
 folder already runs (started by hand), the fixture uses it and leaves it running.
 """
@@ -13,6 +15,7 @@ folder already runs (started by hand), the fixture uses it and leaves it running
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,8 @@ SLURM_SCRIPTS = REPO / "tests" / "slurm"
 CI_PROFILE = REPO / "profiles" / "ci-slurm"
 DEFAULT_STATE_DIR = "/tmp/pinclass-slurm"
 START_TIMEOUT_S = 900  # covers apt-get update + install on a fresh machine
+REQUIRE_VARIABLE = "PINCLASS_REQUIRE_SLURM"
+SLURM_PROGRAMS = ("slurmctld", "slurmd", "sinfo", "sbatch", "squeue", "munged")
 
 
 @dataclass
@@ -31,6 +36,7 @@ class SlurmCluster:
     state_dir: Path
     slurm_conf: Path
     partition: str
+    gpu_partition: str
     profile: Path
     env: dict = field(repr=False)
     start_output: str = field(default="", repr=False)
@@ -58,14 +64,28 @@ def _run(script: str, state_dir: Path, env: dict, timeout: int) -> subprocess.Co
     )
 
 
+def why_slurm_cannot_run() -> str | None:
+    """The reason this machine cannot start the test SLURM without being asked to install it."""
+    if os.geteuid() != 0:
+        return "not root (tests/slurm/start.sh runs the SLURM daemons as root)"
+    missing = [program for program in SLURM_PROGRAMS if shutil.which(program) is None]
+    if missing:
+        return (f"SLURM not installed ({', '.join(missing)} missing); {REQUIRE_VARIABLE}=1 make test installs "
+                "the Debian packages and runs these tests")
+    return None
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    if os.environ.get("PINCLASS_SKIP_SLURM") == "1":
-        pytest.skip("PINCLASS_SKIP_SLURM=1: SLURM tests skipped (quick local run only)")
+    reason = why_slurm_cannot_run()
+    if reason and os.environ.get(REQUIRE_VARIABLE) != "1":
+        pytest.skip(f"SLURM tests skipped: {reason}")
 
     state_dir = Path(os.environ.get("SLURM_STATE_DIR") or DEFAULT_STATE_DIR)
     partition = os.environ.get("SLURM_PARTITION", "ci")
-    env = dict(os.environ, SLURM_STATE_DIR=str(state_dir), SLURM_PARTITION=partition)
+    gpu_partition = os.environ.get("SLURM_GPU_PARTITION", f"{partition}-gpu")
+    env = dict(os.environ, SLURM_STATE_DIR=str(state_dir), SLURM_PARTITION=partition,
+               SLURM_GPU_PARTITION=gpu_partition)
     try:
         started = _run("start.sh", state_dir, env, START_TIMEOUT_S)
     except subprocess.TimeoutExpired as error:
@@ -88,6 +108,7 @@ def slurm_cluster():
         state_dir=state_dir,
         slurm_conf=slurm_conf,
         partition=partition,
+        gpu_partition=gpu_partition,
         profile=CI_PROFILE,
         env=cluster_env,
         start_output=started.stdout,

@@ -8,6 +8,7 @@ import time
 import keras
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageOps
@@ -16,7 +17,8 @@ from conftest import run_snakemake, small_config, snakemake_command
 from pinclass.atomic import read_metadata
 from pinclass.backbones import build_backbone
 from pinclass.demo_crawl import category_image, write_image
-from pinclass.extraction import extract_features, features_matrix, features_table, merge_shards
+from pinclass.extraction import (ChunkStore, extract_features, extract_resumable, features_matrix,
+                                 features_table, merge_shards)
 
 SIZE = 32
 TWO_BACKBONES = {"efficientnetv2_b0": {"input_size": SIZE, "batch_size": 8, "shards": 1},
@@ -168,6 +170,63 @@ def test_an_interrupted_extraction_leaves_no_features_file_and_a_rerun_completes
                           "results/features/convnext_base.parquet")
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
     assert pq.read_table(tmp_path / "results/features/convnext_base.parquet").num_rows == 40
+
+
+def test_a_job_killed_by_sigterm_resumes_from_its_chunks_to_the_same_bytes(tmp_path):
+    """SLURM preempts or times out a job with SIGTERM: the rerun reads the finished chunks back and
+    the features file is byte for byte the one an uninterrupted run writes."""
+    config = small_config(backbones={"convnext_base": {"input_size": 64, "batch_size": 2, "shards": 1}},
+                          extract={"seed": 0, "mixed_precision": False, "gpus": 1, "chunk_size": 4})
+    target = "results/features/convnext_base.parquet"
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    for workdir, goal in ((whole, target), (killed, "results/manifest/sample.parquet")):
+        result = run_snakemake(workdir, config, "--cores", "2", goal)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    process = subprocess.Popen(snakemake_command(killed, target, "--cores", "2"), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    chunks = killed / "results/features/resume/convnext_base/0-of-1"
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(chunks.glob("*.npy"))) < 2:
+        time.sleep(0.05)
+    jobs = [p for p in psutil.Process(process.pid).children(recursive=True)
+            if any(part.endswith("extract.py") for part in p.cmdline())]
+    assert len(jobs) == 1, "the extraction job finished before it could be killed"
+    jobs[0].send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0
+    kept = len(list(chunks.glob("*.npy")))
+    assert 2 <= kept < 10 and not (killed / target).exists()
+
+    rerun = run_snakemake(killed, config, "--cores", "2", "--rerun-incomplete", target)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    log = (killed / "logs/extract/convnext_base/0-of-1.log").read_text()
+    assert f"{kept} chunk(s) of 4 images read back from an interrupted run, {10 - kept} computed" in log
+    assert (killed / target).read_bytes() == (whole / target).read_bytes()
+    assert not chunks.exists()  # a finished job leaves no chunks behind
+
+
+def test_chunks_are_reused_only_when_everything_that_made_them_matches(tmp_path):
+    paths = [write_image(tmp_path / str(i), "png", category_image(i, np.random.default_rng(i), 40))
+             for i in range(6)]
+    ids, hashes = [f"id{i}" for i in range(6)], [f"h{i}" for i in range(6)]
+    identity = {"backbone": "b", "params": {"input_size": SIZE}, "weights": {"sha256": "aa"}}
+    store = ChunkStore(tmp_path / "chunks", identity)
+    model = identity_model(SIZE)
+    first = extract_resumable(paths, ids, hashes, model, SIZE, 2, 1, 4, store)  # chunks of 4 and 2 images
+    assert len(list(store.folder.glob("*.npy"))) == 2
+    poisoned = np.full((4, SIZE * SIZE * 3), -1, np.float32)
+    store.save(store.key(ids[:4], hashes[:4]), poisoned)  # what a reuse would return
+    np.testing.assert_array_equal(extract_resumable(paths, ids, hashes, model, SIZE, 2, 1, 4, store)[:4], poisoned)
+
+    for other in (ChunkStore(store.folder, identity | {"weights": {"sha256": "bb"}}),  # other weights
+                  ChunkStore(store.folder, identity | {"params": {"input_size": SIZE + 1}})):  # other size
+        assert other.key(ids[:4], hashes[:4]) != store.key(ids[:4], hashes[:4])
+        np.testing.assert_array_equal(extract_resumable(paths, ids, hashes, model, SIZE, 2, 1, 4, other), first)
+    changed = hashes[:3] + ["h3-edited"] + hashes[4:]  # an image changed: its chunk is recomputed
+    assert store.key(ids[:4], changed[:4]) != store.key(ids[:4], hashes[:4])
+    np.testing.assert_array_equal(extract_resumable(paths, ids, changed, model, SIZE, 2, 1, 4, store), first)
+    store.clear()
+    assert not store.folder.exists()
 
 
 def test_imagenet_offline_fails_with_how_to_prestage(tmp_path):

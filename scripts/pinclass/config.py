@@ -46,4 +46,10 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
     unknown = set(config["exclude_categories"]) & set(config["categories"])
     if unknown:
         raise ConfigError(f"config key 'exclude_categories': {sorted(unknown)} also listed in 'categories'")
+    extract = config["extract"]
+    if extract["device"] == "gpu" and extract["gpus"] < 1:
+        raise ConfigError("config key 'extract.gpus': extract.device 'gpu' needs at least 1 GPU per job")
+    if extract["device"] == "cpu" and extract["mixed_precision"]:
+        raise ConfigError("config key 'extract.mixed_precision': float16 runs on a GPU only, and "
+                          "extract.device is 'cpu'")
     return config

@@ -2,9 +2,12 @@
 
 Decoding and resizing run in a thread pool (Pillow releases the GIL while it works) a few batches
 ahead of the model, so the model is not kept waiting for pixels; the model runs as one compiled
-tf.function on fixed-size batches (the last batch is padded, then cut back).
+tf.function on fixed-size batches (the last batch is padded, then cut back). Finished chunks of
+images are kept on disk (`ChunkStore`) so that a killed or preempted job resumes where it stopped.
 """
 
+import hashlib
+import json
 import logging
 import time
 import weakref
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pinclass.atomic import replace_atomically
 from pinclass.images import load_rgb, resize
 
 PROGRESS_EVERY_S = 30.0
@@ -71,6 +75,70 @@ def extract_features(paths: list, model, input_size: int, batch_size: int, threa
     if not outputs:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     return np.concatenate(outputs)
+
+
+class ChunkStore:
+    """Finished chunks of one extraction job, outside Snakemake's outputs (which a failed job loses).
+
+    A chunk's file name is a hash of everything that made it: the job's `identity` (backbone, the
+    job's params — input size, weights source, seed, code —, the weights file's hash, the device used)
+    and the chunk's image ids and file hashes. A chunk is reused only when all of these match, so
+    chunks from other weights, another sample or other code are never read.
+    """
+
+    def __init__(self, folder, identity: dict):
+        self.folder = Path(folder)
+        self.identity = json.dumps(identity, sort_keys=True, default=str)
+
+    def key(self, image_ids, sha256s) -> str:
+        digest = hashlib.sha256(self.identity.encode())
+        for image_id, sha256 in zip(image_ids, sha256s, strict=True):
+            digest.update(f"{image_id}\0{sha256}\n".encode())
+        return digest.hexdigest()
+
+    def load(self, key: str) -> np.ndarray | None:
+        path = self.folder / f"{key}.npy"
+        return np.load(path) if path.exists() else None
+
+    def save(self, key: str, features: np.ndarray) -> None:
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.save(f, features)
+        replace_atomically(self.folder / f"{key}.npy", write)
+
+    def clear(self) -> None:
+        """Remove the folder once the job's output is written."""
+        for path in self.folder.glob("*.npy"):
+            path.unlink()
+        if self.folder.exists() and not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+
+def extract_resumable(paths: list, image_ids: list, sha256s: list, model, input_size: int, batch_size: int,
+                      threads: int, chunk_size: int, store: ChunkStore, log: logging.Logger | None = None
+                      ) -> np.ndarray:
+    """`extract_features` chunk by chunk, each chunk saved in `store` when done and read back instead
+    of recomputed when a rerun finds it. Chunks hold whole batches, so the batches the model sees —
+    and the features — are those of an uninterrupted run."""
+    log = log or logging.getLogger(__name__)
+    step = max(1, chunk_size // batch_size) * batch_size
+    parts, reused = [], 0
+    for start in range(0, len(paths), step):
+        end = min(start + step, len(paths))
+        key = store.key(image_ids[start:end], sha256s[start:end])
+        features = store.load(key)
+        if features is None:
+            features = extract_features(paths[start:end], model, input_size, batch_size, threads, log)
+            store.save(key, features)
+        else:
+            reused += 1
+        parts.append(features)
+        log.info("chunk %d/%d saved: %d/%d images", len(parts), -(-len(paths) // step), end, len(paths))
+    log.info("%d chunk(s) of %d images read back from an interrupted run, %d computed",
+             reused, step, len(parts) - reused)
+    if not parts:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    return np.concatenate(parts)
 
 
 def features_table(image_ids, features: np.ndarray) -> pa.Table:

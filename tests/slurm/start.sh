@@ -10,12 +10,15 @@
 # "already running" and exits 0. Stop with tests/slurm/stop.sh STATE_DIR.
 #
 # Knobs (environment): SLURM_START_TIMEOUT (s, default 60), SLURM_PARTITION (default "ci"),
-# SLURMCTLD_PORT (6817), SLURMD_PORT (6818), SLURM_FAKE_GPUS (2).
+# SLURM_GPU_PARTITION (default "<partition>-gpu"; a second partition on the same node, so tests
+# can see which partition each rule's jobs land on), SLURMCTLD_PORT (6817), SLURMD_PORT (6818),
+# SLURM_FAKE_GPUS (2).
 set -euo pipefail
 
 STATE_DIR="${1:-${SLURM_STATE_DIR:-/tmp/pinclass-slurm}}"
 START_TIMEOUT="${SLURM_START_TIMEOUT:-60}"
 PARTITION="${SLURM_PARTITION:-ci}"
+GPU_PARTITION="${SLURM_GPU_PARTITION:-$PARTITION-gpu}"
 CTLD_PORT="${SLURMCTLD_PORT:-6817}"
 SLURMD_PORT="${SLURMD_PORT:-6818}"
 FAKE_GPUS="${SLURM_FAKE_GPUS:-2}"
@@ -181,6 +184,7 @@ InactiveLimit=0
 GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$ncpus RealMemory=$real_mem_mb $gres_node State=UNKNOWN
 PartitionName=$PARTITION Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+PartitionName=$GPU_PARTITION Nodes=localhost Default=NO MaxTime=INFINITE State=UP
 EOF
 
 # Inside a job, snakemake-executor-plugin-slurm-jobstep runs `srun` with every SLURM_* variable
@@ -264,6 +268,6 @@ if [[ ! "$state" =~ ^(idle|mix|alloc)$ ]]; then
 fi
 
 log "SLURM up in $STATE_DIR: node localhost $state, partition $PARTITION, CPUs=$ncpus," \
-    "RealMemory=${real_mem_mb}M, gpu:testgpu:$FAKE_GPUS; PIDs munged=$(cat "$PIDS/munged.pid")" \
+    "RealMemory=${real_mem_mb}M, gpu:testgpu:$FAKE_GPUS, GPU partition $GPU_PARTITION; PIDs munged=$(cat "$PIDS/munged.pid")" \
     "slurmctld=$(cat "$PIDS/slurmctld.pid") slurmd=$(cat "$PIDS/slurmd.pid")"
 echo "SLURM_CONF=$SLURM_CONF"

@@ -1,0 +1,142 @@
+"""Which device a TensorFlow job runs on: the policy `extract.device` against what the scheduler
+granted and what TensorFlow can see. A job holding a GPU never runs on the CPU in silence.
+
+`auto`: a GPU when TensorFlow sees one; the CPU when none was granted and none is seen (a laptop or
+a CPU node); a stop when one was granted (CUDA_VISIBLE_DEVICES names devices, as SLURM and the
+local GPU slots set it) but TensorFlow sees none. `gpu`: a stop whenever TensorFlow sees none.
+`cpu`: GPUs hidden from TensorFlow.
+"""
+
+import ctypes
+import os
+import platform
+from dataclasses import dataclass
+
+POLICIES = ("auto", "gpu", "cpu")
+GPU_INSTALL = ("install the GPU build: `make GPU=1 setup` (requirements-gpu.txt, Linux x86_64) or run with "
+               "`--sdm conda` (envs/extract.yaml); see README, \"GPUs\"")
+
+
+class DeviceError(RuntimeError):
+    """The job was granted or required a GPU that TensorFlow cannot use."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What decides the device, gathered once per job (`gather_facts`)."""
+
+    granted: tuple[str, ...]  # GPU ids the scheduler granted this job; () when none
+    gpus_seen: int  # GPUs TensorFlow lists
+    cuda_build: bool  # TensorFlow was built with CUDA (tensorflow, not tensorflow-cpu)
+    driver_found: bool  # libcuda.so.1, the NVIDIA driver's library, loads
+    build: str  # e.g. "tensorflow-cpu 2.21.0" or "tensorflow 2.21.0 (CUDA 12.5, cuDNN 9)"
+
+
+def granted_gpus(environ=os.environ) -> tuple[str, ...]:
+    """The GPU ids in CUDA_VISIBLE_DEVICES (set by SLURM for a job granted GPUs, and by the local GPU
+    slots); () when it is unset, empty or hides every device ("-1", SLURM's "NoDevFiles")."""
+    ids = tuple(part.strip() for part in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip())
+    return () if ids in ((), ("-1",), ("NoDevFiles",)) else ids
+
+
+def choose(policy: str, facts: Facts) -> str:
+    """'gpu' or 'cpu' for `policy`, or DeviceError naming why a granted or required GPU is unusable."""
+    if policy not in POLICIES:
+        raise ValueError(f"extract.device must be one of {POLICIES}, not {policy!r}")
+    if policy == "cpu":
+        return "cpu"
+    if facts.gpus_seen:
+        return "gpu"
+    if policy == "auto" and not facts.granted:
+        return "cpu"
+    held = f"this job was granted GPU {','.join(facts.granted)}" if facts.granted else "no GPU was granted"
+    raise DeviceError(f"extract.device is '{policy}' and {held}, but TensorFlow sees no GPU: {cause(facts)}. "
+                      "Stopping rather than running on the CPU.")
+
+
+def cause(facts: Facts) -> str:
+    """The first reason, in the order a user can fix them, why TensorFlow sees no GPU."""
+    if not facts.cuda_build:
+        return f"{facts.build} is a CPU-only build; {GPU_INSTALL}"
+    if not facts.driver_found:
+        return ("the NVIDIA driver library libcuda.so.1 cannot be loaded on this node (no driver installed, "
+                "or not on the library path)")
+    if not facts.granted:
+        return ("no GPU was granted to the job: submit it to a GPU partition (profiles/slurm: set-resources "
+                "extract) or, on a workstation, declare the GPUs with `--resources gpu=N`")
+    return (f"{facts.build} could not load the CUDA libraries (see TensorFlow's 'Cannot dlopen some GPU "
+            f"libraries' above); {GPU_INSTALL}")
+
+
+def gather_facts(environ=os.environ) -> Facts:
+    """Ask TensorFlow and the system what decides the device. Imports TensorFlow: call it after
+    CUDA_VISIBLE_DEVICES is final."""
+    import tensorflow as tf
+
+    info = build_info()
+    return Facts(granted=granted_gpus(environ), gpus_seen=len(tf.config.list_physical_devices("GPU")),
+                 cuda_build=info["is_cuda_build"], driver_found=_driver_loads(), build=describe_build(info))
+
+
+def build_info() -> dict:
+    """TensorFlow's distribution, version and CUDA/cuDNN build versions, for the log and provenance."""
+    from importlib import metadata
+
+    import tensorflow as tf
+
+    raw = tf.sysconfig.get_build_info()
+    distribution = next((name for name in ("tensorflow", "tensorflow-cpu", "tensorflow_cpu")
+                         if _installed(metadata, name)), "tensorflow")
+    return {"distribution": distribution, "version": tf.__version__,
+            "is_cuda_build": bool(raw.get("is_cuda_build", False)),
+            "cuda_version": raw.get("cuda_version"), "cudnn_version": raw.get("cudnn_version")}
+
+
+def describe_build(info: dict) -> str:
+    text = f"{info['distribution']} {info['version']}"
+    if info["is_cuda_build"]:
+        text += f" (CUDA {info['cuda_version']}, cuDNN {info['cudnn_version']})"
+    return text
+
+
+def use(device: str) -> dict:
+    """Make TensorFlow run on `device` and describe it: GPUs get memory growth (so jobs sharing a
+    node do not each reserve all GPU memory); 'cpu' hides every GPU. Returns the record stamped
+    into the features file."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "cpu":
+        tf.config.set_visible_devices([], "GPU")
+        return {"kind": "cpu", "name": cpu_name()}
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+    return {"kind": "gpu", "name": ", ".join(names), "count": len(gpus)}
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _installed(metadata, name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _driver_loads() -> bool:
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
