@@ -20,7 +20,7 @@ rule classify:
         settings=lambda wildcards: config["classifiers"][wildcards.classifier],
         seed=config["classify"]["seed"],
         uncertainty=config["uncertainty"],
-        code=code_version("classifiers", "scoring", "joining", "uncertainty"),
+        code=code_version("classify"),
     script:
         "../scripts/classify.py"
 
@@ -65,7 +65,7 @@ rule aggregate:
         classifiers=list(config["classifiers"]),
         categories=config["categories"],
         uncertainty=config["uncertainty"],
-        code=code_version("table", "uncertainty"),
+        code=code_version("aggregate"),
     script:
         "../scripts/aggregate.py"
 
@@ -106,6 +106,6 @@ rule plot_cell:
         mem_mb=on_attempt(1000),
         runtime=on_attempt(5),
     params:
-        code=code_version("plots"),
+        code=code_version("plot_cell"),
     script:
         "../scripts/plot_cell.py"

@@ -1,4 +1,3 @@
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -7,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
+from pinclass import code_closure
 from pinclass.config import ConfigError, validate_config
 from pinclass.gpu_slots import SLOTS_VARIABLE
 from pinclass.ingest import data_root, listing_fingerprint
@@ -126,14 +126,11 @@ def get_listing_fingerprint(wildcards):
     return listing_fingerprint(config["data"])
 
 
-def code_version(*modules):
-    """sha256 of the library modules a rule's results depend on: a params value, so that editing
-    one reruns exactly the jobs of the rules that use it (Snakemake itself watches only the rule's
-    own script, by mtime)."""
-    digest = hashlib.sha256()
-    for module in modules:
-        digest.update((CODE_ROOT / "pinclass" / f"{module}.py").read_bytes())
-    return digest.hexdigest()
+def code_version(script):
+    """The rule's `code` param: a hash of the library modules its script imports, directly or through
+    other modules (pinclass/code_closure.py), so that editing one reruns exactly the jobs of the rules
+    whose results depend on it (Snakemake itself watches only the rule's own script, by mtime)."""
+    return code_closure.code_version(CODE_ROOT / f"{script}.py")
 
 
 def get_data_root():

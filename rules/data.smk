@@ -17,7 +17,7 @@ rule ingest:
     params:
         data=config["data"],
         listing=get_listing_fingerprint,
-        code=code_version("ingest", "boards"),
+        code=code_version("ingest"),
     script:
         "../scripts/ingest.py"
 
@@ -43,7 +43,7 @@ rule clean_shard:
         exclude=config["exclude_categories"],
         min_size=config["clean"]["min_size"],
         max_pixels=config["clean"]["max_pixels"],
-        code=code_version("cleaning", "images"),
+        code=code_version("clean_shard"),
     script:
         "../scripts/clean_shard.py"
 
@@ -73,7 +73,7 @@ rule clean:
         runtime=on_attempt(30),
     params:
         shards=config["clean"]["shards"],
-        code=code_version("cleaning"),
+        code=code_version("clean"),
     script:
         "../scripts/clean.py"
 
@@ -95,6 +95,6 @@ rule sample:
     params:
         categories=config["categories"],
         sample=config["sample"],
-        code=code_version("sampling"),
+        code=code_version("sample"),
     script:
         "../scripts/sample.py"

@@ -16,6 +16,6 @@ rule demo_crawl:
         images_per_category=config["demo"]["images_per_category"],
         seed=config["demo"]["seed"],
         size=config["demo"]["image_size"],
-        code=code_version("demo_crawl"),
+        code=code_version("make_demo_crawl"),
     script:
         "../scripts/make_demo_crawl.py"

@@ -10,6 +10,7 @@ rule fetch_weights:
     resources:
         runtime=30,
     params:
+        code=code_version("fetch_weights"),
         backbone=lambda wildcards: get_backbone_of_weights_file(wildcards.weights_file),
     script:
         "../scripts/fetch_weights.py"
@@ -41,7 +42,7 @@ rule extract:
         batch_size=lambda wildcards: config["backbones"][wildcards.backbone]["batch_size"],
         mixed_precision=config["extract"]["mixed_precision"],
         device=config["extract"]["device"],
-        code=code_version("extraction", "images", "backbones", "weights", "devices", "gpu_slots"),
+        code=code_version("extract"),
     script:
         "../scripts/extract.py"
 
@@ -62,6 +63,6 @@ rule merge_features:
         mem_mb=on_attempt(8000),
         runtime=on_attempt(20),
     params:
-        code=code_version("extraction"),
+        code=code_version("merge_features"),
     script:
         "../scripts/merge_features.py"

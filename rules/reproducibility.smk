@@ -14,7 +14,7 @@ rule audit:
         runtime=on_attempt(60),
     params:
         images="sample",
-        code=code_version("audit", "scoring", "uncertainty"),
+        code=code_version("audit"),
     script:
         "../scripts/audit.py"
 
@@ -33,6 +33,7 @@ rule environment:
     conda:
         "../envs/data.yaml"
     params:
+        code=code_version("environment"),
         packages=resolved_packages(),
     script:
         "../scripts/environment.py"

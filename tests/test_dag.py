@@ -104,6 +104,21 @@ def test_a_new_sample_seed_reruns_sample_and_everything_after(complete_run):
     assert planned_jobs(workdir, config) == {"sample": 1, **downstream_of_sample()}
 
 
+def test_run_shape_values_rerun_nothing(complete_run):
+    """How often extraction saves a chunk and how many GPUs a workstation declares change no result."""
+    workdir, crawl = complete_run
+    config = tiny_config(crawl)
+    config["extract"] = config.get("extract", {}) | {"chunk_size": 3}
+    assert planned_jobs(workdir, config, "--resources", "gpu=2") == {}
+
+
+def test_another_device_policy_reruns_extraction_and_everything_after(complete_run):
+    workdir, crawl = complete_run
+    config = tiny_config(crawl)
+    config["extract"] = config.get("extract", {}) | {"device": "cpu"}
+    assert planned_jobs(workdir, config) == downstream_of_sample()
+
+
 def test_a_new_backbone_runs_its_extraction_its_classifiers_and_aggregation(complete_run, tmp_path):
     workdir, crawl = complete_run
     copy = tmp_path / "copy"
