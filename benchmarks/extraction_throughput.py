@@ -29,7 +29,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from pinclass import devices  # noqa: E402
-from pinclass.backbones import BACKBONES, build_backbone  # noqa: E402
+from pinclass.backbones import build_backbone  # noqa: E402
+from pinclass.config import repository_config  # noqa: E402
 from pinclass.extraction import configure_threads, decode, extract_features  # noqa: E402
 
 
@@ -53,7 +54,8 @@ def rate(run, images: int) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    backbones = repository_config()["backbones"]
+    parser.add_argument("--backbones", nargs="+", default=list(backbones), help="entries of config.yaml")
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--native-sizes", action="store_true", help="each backbone at its ImageNet input size")
     parser.add_argument("--batch", type=int, default=32)
@@ -83,9 +85,9 @@ def main():
         paths = pin_like_jpegs(Path(folder), args.images, rng)
         batches = -(-args.images // args.batch)
         for name in args.backbones:
-            size = BACKBONES[name].input_size if args.native_sizes else args.input_size
+            size = backbones[name]["input_size"] if args.native_sizes else args.input_size
             tensors = rng.uniform(0, 255, (args.batch, size, size, 3)).astype(np.float32)
-            model = build_backbone(name, size, seed=0)
+            model = build_backbone(backbones[name], size, seed=0)
             infer = tf.function(lambda x, m=model: m(x, training=False))
             constant = tf.constant(tensors)
             model_rate = rate(lambda: [np.asarray(infer(constant)) for _ in range(batches)], batches * args.batch)
@@ -94,7 +96,7 @@ def main():
             decode_rate = rate(lambda: [decode(path, size) for path in sample], len(sample))
             keras_cells = ["", ""]
             if args.keras_predict and name.startswith("convnext"):
-                original = build_backbone(name, size, seed=0, fast=False)
+                original = build_backbone(backbones[name], size, seed=0, fast=False)
                 keras_rate = rate(lambda: original.predict(tensors, batch_size=args.batch, verbose=0), args.batch)
                 keras_cells = [f"{keras_rate:.1f}", f"{model_rate / keras_rate:.1f}x"]
             print(f"| {name} | {size} | {model_rate:.1f} | {pipeline_rate:.1f} | {pipeline_rate / model_rate:.2f} | "

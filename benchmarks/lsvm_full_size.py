@@ -171,7 +171,7 @@ def main(argv=None):
                 print(f"\nratio {way} / l2: {r['seconds'] / base:.1f}")
 
     if args.full_grid:
-        from pinclass.classifiers import evaluate
+        from pinclass.grid_search import evaluate
 
         fold = stratified_folds(y, split, args.folds, args.seed)
         grid = [float(c) if "." in c or "e" in c else int(c) for c in args.grid.split(",")]

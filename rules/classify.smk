@@ -63,6 +63,7 @@ rule aggregate:
     params:
         backbones=list(config["backbones"]),
         classifiers=list(config["classifiers"]),
+        paper={name: entry.get("paper", {}) for name, entry in config["backbones"].items()},
         categories=config["categories"],
         uncertainty=config["uncertainty"],
         code=code_version("aggregate"),

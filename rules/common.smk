@@ -7,11 +7,10 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass import code_closure
-from pinclass.config import ConfigError, validate_config
+from pinclass.config import ConfigError, extracted_backbones, validate_config
 from pinclass.gpu_slots import SLOTS_VARIABLE
 from pinclass.ingest import data_root, listing_fingerprint
 from pinclass.provenance import CODE_ROOT, resolved_packages
-from pinclass.weights import WEIGHTS
 
 try:
     validate_config(config)
@@ -22,6 +21,17 @@ except ConfigError as error:
 DEMO_CRAWL = "resources/demo_crawl"
 
 
+EXTRACTED = list(extracted_backbones(config))
+FUSIONS = [name for name in config["backbones"] if name not in EXTRACTED]
+
+
+def get_weights_files():
+    """The weights file names of the configured backbones (the fetch_weights wildcard's values)."""
+    return [
+        entry["weights"]["file"] for entry in config["backbones"].values() if "weights" in entry
+    ]
+
+
 localrules:
     aggregate,
     plot_cell,
@@ -29,13 +39,14 @@ localrules:
     environment,
     fetch_weights,
     merge_features,
+    fuse_features,
     sample,
 
 
 wildcard_constraints:
     backbone="|".join(config["backbones"]),
     classifier="|".join(config["classifiers"]),
-    weights_file="|".join(w.file for w in WEIGHTS.values()).replace(".", r"\."),
+    weights_file="|".join(get_weights_files()).replace(".", r"\.") or "none",
     shard=r"\d+",
     n=r"\d+",
 
@@ -90,21 +101,40 @@ def get_final_targets():
     )
 
 
-def get_backbone_of_weights_file(filename):
-    return next(name for name, entry in WEIGHTS.items() if entry.file == filename)
+def get_weights_of_file(wildcards):
+    """The `weights` config entry that names this file, and its backbone's name."""
+    name, entry = next(
+        (name, entry)
+        for name, entry in config["backbones"].items()
+        if entry.get("weights", {}).get("file") == wildcards.weights_file
+    )
+    return {"backbone": name, **entry["weights"]}
+
+
+def get_extraction_spec(wildcards):
+    """What of a backbone's entry makes its features (not shards, not the paper's scores)."""
+    entry = config["backbones"][wildcards.backbone]
+    return {
+        key: entry[key]
+        for key in ("model", "preprocess", "input_size", "width", "batch_size", "weights")
+        if key in entry
+    }
 
 
 def get_extract_input(wildcards):
     """The sample, and the ImageNet weights file the job must load (none for random weights)."""
     inputs = {"sample": "results/manifest/sample.parquet"}
-    if config["weights"] != "random":
-        if wildcards.backbone not in WEIGHTS:
-            raise WorkflowError(
-                f"no ImageNet weights are known for backbone '{wildcards.backbone}'"
-            )
+    if config["weights"] != "random":  # every entry has its weights then (checked with the config)
         folder = "resources/weights" if config["weights"] == "imagenet" else config["weights"]
-        inputs["weights"] = f"{folder}/{WEIGHTS[wildcards.backbone].file}"
+        inputs["weights"] = f"{folder}/{config['backbones'][wildcards.backbone]['weights']['file']}"
     return inputs
+
+
+def get_fusion_members(wildcards):
+    return expand(
+        "results/features/{backbone}.parquet",
+        backbone=config["backbones"][wildcards.fused]["concat"],
+    )
 
 
 def get_feature_shards(wildcards):

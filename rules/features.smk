@@ -10,8 +10,8 @@ rule fetch_weights:
     resources:
         runtime=30,
     params:
+        weights=get_weights_of_file,
         code=code_version("fetch_weights"),
-        backbone=lambda wildcards: get_backbone_of_weights_file(wildcards.weights_file),
     script:
         "../scripts/fetch_weights.py"
 
@@ -25,6 +25,8 @@ rule extract:
         "logs/extract/{backbone}/{shard}-of-{n}.log",
     benchmark:
         "logs/benchmarks/extract/{backbone}/{shard}-of-{n}.tsv"
+    wildcard_constraints:
+        backbone="|".join(EXTRACTED),
     conda:
         "../envs/extract.yaml"
     threads: 8
@@ -38,8 +40,7 @@ rule extract:
         root=get_data_root(),
         weights=config["weights"],
         seed=config["extract"]["seed"],
-        input_size=lambda wildcards: config["backbones"][wildcards.backbone]["input_size"],
-        batch_size=lambda wildcards: config["backbones"][wildcards.backbone]["batch_size"],
+        backbone=get_extraction_spec,
         mixed_precision=config["extract"]["mixed_precision"],
         device=config["extract"]["device"],
         code=code_version("extract"),
@@ -57,6 +58,8 @@ rule merge_features:
         "logs/merge_features/{backbone}.log",
     benchmark:
         "logs/benchmarks/merge_features/{backbone}.tsv"
+    wildcard_constraints:
+        backbone="|".join(EXTRACTED),
     conda:
         "../envs/data.yaml"
     resources:
@@ -66,3 +69,27 @@ rule merge_features:
         code=code_version("merge_features"),
     script:
         "../scripts/merge_features.py"
+
+
+rule fuse_features:
+    input:
+        sample="results/manifest/sample.parquet",
+        members=get_fusion_members,
+    output:
+        "results/features/{fused}.parquet",
+    log:
+        "logs/fuse_features/{fused}.log",
+    benchmark:
+        "logs/benchmarks/fuse_features/{fused}.tsv"
+    wildcard_constraints:
+        fused="|".join(FUSIONS),
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=on_attempt(8000),
+        runtime=on_attempt(20),
+    params:
+        members=lambda wildcards: config["backbones"][wildcards.fused]["concat"],
+        code=code_version("fuse_features"),
+    script:
+        "../scripts/fuse_features.py"

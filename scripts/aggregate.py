@@ -3,11 +3,12 @@ from pathlib import Path
 
 from pinclass.atomic import read_table, replace_atomically
 from pinclass.rule_io import start
-from pinclass.table import RANDOM_WEIGHTS_NOTE, build_table, heatmap, paper_comparison, to_csv, to_latex, to_markdown
-from pinclass.uncertainty import pairwise_markdown, pairwise_table
+from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, heatmap, pairwise_markdown, paper_comparison, to_csv,
+                            to_latex, to_markdown)
+from pinclass.uncertainty import pairwise_table
 
 log = start(snakemake)
-p, out = snakemake.params, snakemake.output
+params, output = snakemake.params, snakemake.output
 scores, intervals, predictions, random_weights = {}, {}, {}, False
 for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predictions):
     with open(path) as f:
@@ -18,18 +19,19 @@ for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predic
     intervals[cell] = score["macro_f1_ci"]["low"], score["macro_f1_ci"]["high"]
     random_weights |= score["provenance"]["weights"]["source"] == "random"
 note = RANDOM_WEIGHTS_NOTE if random_weights else None
-table = build_table(scores, p.backbones, p.classifiers)
-u = p.uncertainty
+table = build_table(scores, params.backbones, params.classifiers)
+bootstrap = params.uncertainty
 if len(predictions) > 1:
-    pairwise = pairwise_table(predictions, len(p.categories), n_boot=u["n_boot"], seed=u["seed"], level=u["level"])
+    pairwise = pairwise_table(predictions, len(params.categories), n_boot=bootstrap["n_boot"], seed=bootstrap["seed"],
+                              level=bootstrap["level"])
     pairwise_md, pairwise_csv = pairwise_markdown(pairwise), pairwise.to_csv(index=False, float_format="%.6f")
 else:
     pairwise_md, pairwise_csv = "Only one cell: nothing to compare.\n", "best,other\n"
-for path, text in ((out.csv, to_csv(table, note)), (out.md, to_markdown(table, note, intervals)),
-                   (out.tex, to_latex(table, note, intervals)),
-                   (out.comparison, paper_comparison(table, len(p.categories), note)),
-                   (out.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_md),
-                   (out.pairwise_csv, pairwise_csv)):
+for path, text in ((output.csv, to_csv(table, note)), (output.md, to_markdown(table, note, intervals)),
+                   (output.tex, to_latex(table, note, intervals)),
+                   (output.comparison, paper_comparison(table, len(params.categories), params.paper, note)),
+                   (output.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_md),
+                   (output.pairwise_csv, pairwise_csv)):
     replace_atomically(path, lambda tmp, text=text: Path(tmp).write_text(text))
-heatmap(table, out.png, note)
+heatmap(table, output.png, note)
 log.info("table:\n%s", to_markdown(table, note))

@@ -1,14 +1,16 @@
 import time
 
 from pinclass.atomic import read_table, write_parquet
-from pinclass.cleaning import check_rows, shard_rows
+from pinclass.cleaning import check_rows
 from pinclass.rule_io import start
+from pinclass.shards import shard_rows
 
 log = start(snakemake)
-p = snakemake.params
+params = snakemake.params
 rows = shard_rows(read_table(snakemake.input.raw), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
 began = time.perf_counter()
-checks = check_rows(rows, p.root, p.categories, p.exclude, p.min_size, p.max_pixels, snakemake.threads)
+checks = check_rows(rows, params.root, params.categories, params.exclude, params.min_size, params.max_pixels,
+                    snakemake.threads)
 elapsed = time.perf_counter() - began
 write_parquet(checks, snakemake.output[0])
 log.info("checked %d images with %d threads in %.1f s (%.0f img/s); rejected %d",

@@ -2,6 +2,7 @@ import sys
 
 from pinclass.gpu_slots import assign
 from pinclass.rule_io import params_dict, start
+from pinclass.shards import shard_rows
 
 log = start(snakemake)
 # Before TensorFlow starts: CUDA reads CUDA_VISIBLE_DEVICES once. On a workstation with declared
@@ -17,13 +18,13 @@ import keras  # noqa: E402
 from pinclass import devices  # noqa: E402
 from pinclass.atomic import read_table, write_parquet  # noqa: E402
 from pinclass.backbones import build_backbone  # noqa: E402
-from pinclass.cleaning import shard_rows  # noqa: E402
 from pinclass.extraction import (ChunkStore, configure_threads, extract_resumable, features_table,  # noqa: E402
                                  image_paths)
-from pinclass.provenance import library_versions, provenance  # noqa: E402
-from pinclass.weights import verify_weights  # noqa: E402
+from pinclass.provenance import as_metadata, library_versions, provenance  # noqa: E402
+from pinclass.weights import WeightsFile, verify_weights  # noqa: E402
 
 params, backbone, wildcards = snakemake.params, snakemake.wildcards.backbone, snakemake.wildcards
+spec = params.backbone  # the backbone's config entry: model, preprocess, input_size, batch_size, weights
 facts = devices.gather_facts()
 log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy extract.device=%s", facts.build,
          ",".join(facts.granted) or "none", facts.gpus_seen, params.device)
@@ -40,27 +41,29 @@ if params.weights == "random":
     weights_path, weights = None, {"source": "random", "seed": params.seed}
 else:  # ImageNet: fetched into resources/weights/ or pre-staged in a folder; verified either way
     weights_path = snakemake.input.weights
-    weights = verify_weights(weights_path, backbone) | {"source": params.weights}
+    weights = verify_weights(weights_path, WeightsFile.from_entry(spec["weights"]), backbone) | {"source": params.weights}
 mixed = params.mixed_precision and device["kind"] == "gpu"
 if params.mixed_precision and not mixed:
     log.warning("extract.mixed_precision is set but no GPU is visible: running in float32")
 if mixed:
     keras.mixed_precision.set_global_policy("mixed_float16")
 
-model = build_backbone(backbone, params.input_size, weights_path, seed=params.seed if weights_path is None else None)
-log.info("%s at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, params.input_size,
-         weights, len(sample), params.batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
+size, batch_size = spec["input_size"], spec["batch_size"]
+model = build_backbone(spec, size, weights_path, seed=params.seed if weights_path is None else None)
+log.info("%s (%s) at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, spec["model"],
+         size, weights, len(sample), batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
 store = ChunkStore(f"results/features/resume/{backbone}/{wildcards.shard}-of-{wildcards.n}",
                    {"backbone": backbone, "params": params_dict(snakemake), "weights": weights, "device": device})
 features = extract_resumable(image_paths(sample, params.root), list(sample["image_id"]), list(sample["sha256"]),
-                             model, params.input_size, params.batch_size, snakemake.threads,
+                             model, size, batch_size, snakemake.threads,
                              snakemake.resources.get("chunk_size", 512), store, log)
 
 record = provenance(params_dict(snakemake), inputs={"sample": snakemake.input.sample}, weights=weights,
                     seeds={"weights": params.seed} if weights_path is None else {})
 metadata = {
     "backbone": backbone,
-    "input_size": params.input_size,
+    "model": spec["model"],
+    "input_size": size,
     "weights": "random" if weights_path is None else ("imagenet" if params.weights == "imagenet" else str(weights_path)),
     "weights_sha256": weights.get("sha256", ""),
     "dim": features.shape[1],
@@ -68,7 +71,6 @@ metadata = {
     "device": json.dumps(device, sort_keys=True),
     "tensorflow_build": json.dumps(devices.build_info(), sort_keys=True),
     "versions": json.dumps(library_versions(), sort_keys=True),
-    "provenance": json.dumps(record, sort_keys=True),
-}
+} | as_metadata(record)
 write_parquet(features_table(sample["image_id"], features), snakemake.output[0], metadata)
 store.clear()

@@ -10,6 +10,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 SMALL_CATEGORIES = ["animals", "art", "food_drink", "travel"]
+PAPER_BACKBONES = yaml.safe_load((REPO / "config.yaml").read_text())["backbones"]
+
+
+def tiny_backbones(*names, input_size: int = 32, batch_size: int = 16, shards: dict | None = None) -> dict:
+    """The paper backbones' config entries (all six when no name is given) at a tiny input size."""
+    return {name: PAPER_BACKBONES[name] | {"input_size": input_size, "batch_size": batch_size,
+                                           "shards": (shards or {}).get(name, 1)}
+            for name in names or PAPER_BACKBONES}
 
 
 def small_config(**overrides) -> dict:

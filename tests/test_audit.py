@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import REPO, run_snakemake, small_config
+from conftest import REPO, run_snakemake, small_config, tiny_backbones
 
 from pinclass.atomic import write_json
 from pinclass.audit import audit, main
@@ -29,7 +29,7 @@ def finished_run(tmp_path_factory) -> Path:
     """One real run of the workflow up to the table: random weights, tiny images, KNN and a one-point
     linear SVM (aggregate's pairwise comparison needs two cells)."""
     workdir = tmp_path_factory.mktemp("audit_run")
-    config = small_config(backbones={BACKBONE: {"input_size": 32, "batch_size": 8, "shards": 1}},
+    config = small_config(backbones=tiny_backbones(BACKBONE, batch_size=8),
                           classifiers={CLASSIFIER: {"grid": {"n_neighbors": [1, 3]}}, "lsvm": {"grid": {"C": [1]}}})
     result = run_snakemake(workdir, config, "--cores", "2", "results/table.csv", timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -102,7 +102,7 @@ def test_a_dropped_features_row_is_named(copy):
     table = pq.read_table(copy / FEATURES)  # kept in Arrow: the fixed_size_list column stays one
     pq.write_table(table.take([i for i in range(table.num_rows) if i != 5]), copy / FEATURES)
     report = audit(copy)
-    assert_fails_with(report, FEATURES, "image_id list differs", "1 sample image(s) missing")
+    assert_fails_with(report, FEATURES, "features do not match the sample", "1 sample image(s) without features")
     # the score made from the features no longer matches its recorded input hash
     assert_fails_with(report, SCORES, f"input features {FEATURES}", "sha256")
 
@@ -124,8 +124,30 @@ def test_a_dropped_sample_row_is_named(copy):
     rewrite_parquet(copy / SAMPLE, lambda frame: frame[frame["image_id"] != dropped])
     report = audit(copy)
     assert_fails_with(report, FEATURES, f"input sample {SAMPLE}", "sha256")
-    assert_fails_with(report, FEATURES, "image_id list differs", "1 not in the sample", dropped)
-    assert_fails_with(report, PREDICTIONS, "not test rows", dropped)
+    assert_fails_with(report, FEATURES, "features do not match the sample", "1 feature row(s) not in the sample",
+                      dropped)
+    assert_fails_with(report, PREDICTIONS, f"against the test rows of {SAMPLE}", "different test images", dropped)
+
+
+def test_features_in_another_order_are_named(copy):
+    table = pq.read_table(copy / FEATURES)
+    pq.write_table(table.take(list(range(1, table.num_rows)) + [0]).replace_schema_metadata(table.schema.metadata),
+                   copy / FEATURES)
+    assert_fails_with(audit(copy), FEATURES, "the sample's image ids in another order (first at row 0)")
+
+
+def test_files_of_a_backbone_removed_from_the_config_are_left_alone(copy):
+    """After a backbone leaves the config, its old features, scores and predictions stay on disk
+    while the table no longer names it: the audit checks the cells the table names."""
+    for kind, suffix in (("scores", ".json"), ("predictions", ".parquet")):
+        (copy / f"results/{kind}/convnext_tiny").mkdir()
+        for name in (CLASSIFIER, "lsvm"):
+            shutil.copy(copy / f"results/{kind}/{BACKBONE}/{name}{suffix}",
+                        copy / f"results/{kind}/convnext_tiny/{name}{suffix}")
+    shutil.copy(copy / FEATURES, copy / "results/features/convnext_tiny.parquet")  # names itself b0: stale
+    report = audit(copy)
+    assert report["ok"], report["problems"]
+    assert not any("convnext_tiny" in check["file"] for check in report["checks"])
 
 
 def test_a_bootstrap_interval_is_recomputed(copy):

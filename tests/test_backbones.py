@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from pinclass.backbones import BACKBONES, build_backbone, depthwise_model, save_legacy_weights
-from pinclass.weights import WEIGHTS, staged_weights, verify_weights
+from conftest import PAPER_BACKBONES
+from pinclass.backbones import build_backbone, depthwise_model, save_legacy_weights
+from pinclass.weights import WeightsFile, staged_weights, verify_weights
 
 SIZE = 32  # the smallest input all six accept; keeps ConvNeXt-Base cheap
 CONVNEXT_BLOCKS = {"convnext_tiny": 18, "convnext_small": 36, "convnext_base": 36}
@@ -41,34 +42,34 @@ def randomise_constants(model, rng):
             variable.assign(rng.uniform(0.5, 1.5, value.shape).astype(value.dtype))
 
 
-@pytest.fixture(scope="module", params=list(BACKBONES))
+@pytest.fixture(scope="module", params=list(PAPER_BACKBONES))
 def saved(request, tmp_path_factory):
     """(name, model built as Keras builds it, legacy .h5 file of its weights under the published name)."""
     name = request.param
-    model = build_backbone(name, SIZE, seed=0, fast=False)
+    model = build_backbone(PAPER_BACKBONES[name], SIZE, seed=0, fast=False)
     randomise_constants(model, np.random.default_rng(0))
-    path = tmp_path_factory.mktemp(name) / WEIGHTS[name].file
+    path = tmp_path_factory.mktemp(name) / PAPER_BACKBONES[name]["weights"]["file"]
     save_legacy_weights(model, path)
     return name, model, path
 
 
-def test_legacy_file_verifies_and_loads_identically(saved, monkeypatch):
+def test_legacy_file_verifies_and_loads_identically(saved):
     name, model, path = saved
-    entry = WEIGHTS[name]
+    entry = WeightsFile.from_entry(PAPER_BACKBONES[name]["weights"])
     with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, entry.algo).hexdigest()
-    monkeypatch.setitem(WEIGHTS, name, replace(entry, hash=digest))
-    assert verify_weights(path, name)[entry.algo] == digest
+        entry = replace(entry, hash=hashlib.file_digest(f, entry.algo).hexdigest())
+    assert verify_weights(path, entry, name)[entry.algo] == entry.hash
 
     # Another seed: only loading can make the weights equal.
-    loaded = build_backbone(name, SIZE, weights_path=staged_weights(path.parent, name), seed=1, fast=False)
-    assert loaded.output_shape == (None, BACKBONES[name].width)
+    spec = PAPER_BACKBONES[name]
+    loaded = build_backbone(spec, SIZE, weights_path=staged_weights(path.parent, entry, name), seed=1, fast=False)
+    assert loaded.output_shape == (None, spec["width"])
     assert len(loaded.weights) == len(model.weights)
     for mine, theirs in zip(loaded.weights, model.weights):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy(), err_msg=mine.path)
     x = images()
     out = features(loaded, x)
-    assert out.shape == (len(x), BACKBONES[name].width)
+    assert out.shape == (len(x), spec["width"])
     np.testing.assert_array_equal(out, features(model, x))
 
 
@@ -86,9 +87,9 @@ def test_fast_model_computes_the_same_without_grouped_convs(saved):
 
 
 def test_convnext_is_fast_by_default_and_seeded():
-    first = build_backbone("convnext_tiny", SIZE, seed=7)
-    again = build_backbone("convnext_tiny", SIZE, seed=7)
-    other = build_backbone("convnext_tiny", SIZE, seed=8)
+    first = build_backbone(PAPER_BACKBONES["convnext_tiny"], SIZE, seed=7)
+    again = build_backbone(PAPER_BACKBONES["convnext_tiny"], SIZE, seed=7)
+    other = build_backbone(PAPER_BACKBONES["convnext_tiny"], SIZE, seed=8)
     assert grouped_convs(first) == []
     x = images()
     np.testing.assert_array_equal(features(first, x), features(again, x))
@@ -97,18 +98,31 @@ def test_convnext_is_fast_by_default_and_seeded():
 
 def test_random_weights_need_a_seed():
     with pytest.raises(ValueError, match="seed"):
-        build_backbone("efficientnetv2_b0", SIZE)
+        build_backbone(PAPER_BACKBONES["efficientnetv2_b0"], SIZE)
 
 
-def test_unknown_backbone():
-    with pytest.raises(ValueError, match="resnet50"):
-        build_backbone("resnet50", SIZE, seed=0)
+def test_unknown_model():
+    with pytest.raises(ValueError, match="has no model 'ResNet5'"):
+        build_backbone({"model": "ResNet5"}, SIZE, seed=0)
 
 
-def test_width_is_checked(monkeypatch):
-    monkeypatch.setitem(BACKBONES, "efficientnetv2_b0", replace(BACKBONES["efficientnetv2_b0"], width=1000))
-    with pytest.raises(RuntimeError, match="1280 features.*says 1000"):
-        build_backbone("efficientnetv2_b0", SIZE, seed=0)
+def test_width_is_checked():
+    with pytest.raises(RuntimeError, match="1280 features, its config entry says 1000"):
+        build_backbone(PAPER_BACKBONES["efficientnetv2_b0"] | {"width": 1000}, SIZE, seed=0)
+
+
+def test_a_model_outside_the_paper_gets_its_modules_preprocessing():
+    """ResNet50 expects caffe-style input (BGR, mean subtracted): `preprocess: resnet50` puts
+    keras.applications.resnet50.preprocess_input in front of it."""
+    spec = {"model": "ResNet50", "preprocess": "resnet50", "width": 2048}
+    wrapped = build_backbone(spec, SIZE, seed=3)
+    bare = build_backbone(spec | {"preprocess": "none"}, SIZE, seed=3)
+    x = images()
+    expected = features(bare, keras.applications.resnet50.preprocess_input(x.copy()))
+    np.testing.assert_allclose(features(wrapped, x), expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(features(bare, x), expected)
+    with pytest.raises(ValueError, match="keras.applications.nope has no preprocess_input"):
+        build_backbone(spec | {"preprocess": "nope"}, SIZE, seed=3)
 
 
 def test_legacy_save_refuses_the_keras3_suffix(tmp_path):

@@ -13,17 +13,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import confusion_matrix, f1_score
+from sklearn.metrics import confusion_matrix, f1_score, make_scorer
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import LinearSVC
 
 from pinclass import classifiers
-from pinclass.classifiers import (REGISTRY, ClassifierSpec, KerasMLPClassifier, OvRLinearSVC, evaluate,
-                                  register)
+from pinclass.config import classifier_settings
+from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC
+from pinclass.grid_search import evaluate
 from pinclass.scoring import score_predictions
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -250,23 +253,49 @@ def test_scaling_switch_is_applied_and_recorded():
 
 
 def test_default_settings_and_pipeline_order():
-    assert classifiers.effective_settings("lsvm", {})["scaling"] == "l2"
-    assert classifiers.effective_settings("nn", {})["scaling"] == "standard"
-    assert classifiers.effective_settings("knn", {})["scaling"] == "none"
-    assert classifiers.effective_settings("lsvm", {})["grid"] == {"C": [0.01, 0.1, 1, 10, 100]}
-    assert classifiers.effective_settings("knn", {})["grid"] == {"n_neighbors": [1, 5, 10, 20, 50]}
-    assert classifiers.effective_settings("nn", {})["grid"] == {"batch_size": [32, 64, 128]}
-    assert classifiers.effective_settings("knn", {}, n_jobs=3)["n_jobs"] == 3
-    pipe = classifiers.build_pipeline("lsvm", classifiers.effective_settings("lsvm", {}), 0)
+    assert classifier_settings("lsvm")["scaling"] == "l2"
+    assert classifier_settings("nn")["scaling"] == "standard"
+    assert classifier_settings("knn")["scaling"] == "none"
+    assert classifier_settings("lsvm")["grid"] == {"C": [0.01, 0.1, 1, 10, 100]}
+    assert classifier_settings("knn")["grid"] == {"n_neighbors": [1, 5, 10, 20, 50]}
+    assert classifier_settings("nn")["grid"] == {"batch_size": [32, 64, 128]}
+    assert classifier_settings("knn", {"grid": {"n_neighbors": [3]}})["grid"] == {"n_neighbors": [3]}
+    pipe = classifiers.build_pipeline("lsvm", classifier_settings("lsvm"), 0)
     assert isinstance(pipe.steps[0][1], Normalizer) and isinstance(pipe.steps[1][1], OvRLinearSVC)
-    pipe = classifiers.build_pipeline("nn", classifiers.effective_settings("nn", {}), 0)
-    assert isinstance(pipe.steps[0][1], StandardScaler)
+    pipe = classifiers.build_pipeline("nn", classifier_settings("nn"), 0, n_jobs=3)
+    assert isinstance(pipe.steps[0][1], StandardScaler) and pipe[-1].n_threads == 3
+
+
+def test_every_registered_classifier_has_a_schema_entry_and_back():
+    schema = yaml.safe_load((SCRIPTS.parent / "schemas/config.schema.yaml").read_text())
+    assert set(schema["properties"]["classifiers"]["properties"]) == set(classifiers.REGISTRY)
+    for name in classifiers.REGISTRY:  # the defaults build a pipeline whose grid names real parameters
+        classifiers.build_pipeline(name, classifier_settings(name), 0)
+
+
+@pytest.mark.parametrize("name, settings", [("knn", {"grid": {"n_neighbors": [1, 3, 9]}, "scaling": "standard"}),
+                                            ("lsvm", {"grid": {"C": [0.01, 1, 100]}})])
+def test_the_grid_loop_gives_scikit_learns_grid_search_numbers(name, settings):
+    """GridSearchCV over the same pipeline and folds is the oracle: same fold scores, same choice."""
+    X, y, split, fold = _noisy_data()
+    result, _ = evaluate(name, X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
+    pipeline = classifiers.build_pipeline(name, classifier_settings(name, settings), 0)
+    train = split == "train"
+    search = GridSearchCV(pipeline, {f"clf__{k}": v for k, v in settings["grid"].items()}, refit=False,
+                          cv=PredefinedSplit(fold[train]),
+                          scoring=make_scorer(f1_score, average="macro", labels=list(range(4)), zero_division=0))
+    search.fit(X[train], y[train])
+    for i, row in enumerate(result["cv"]["results"]):
+        assert row["params"] == {k.removeprefix("clf__"): v for k, v in search.cv_results_["params"][i].items()}
+        assert row["fold_macro_f1"] == [search.cv_results_[f"split{f}_test_score"][i] for f in range(3)]
+        assert row["mean_macro_f1"] == pytest.approx(search.cv_results_["mean_test_score"][i], abs=1e-15)
+    assert result["cv"]["best_index"] == int(np.argmin(search.cv_results_["rank_test_score"]))
 
 
 def test_knn_and_lsvm_do_not_import_tensorflow():
     code = textwrap.dedent("""
         import sys, numpy as np
-        from pinclass.classifiers import evaluate
+        from pinclass.grid_search import evaluate
         X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
         y = np.arange(40) % 2
         split = np.where(np.arange(40) < 30, "train", "test")
@@ -283,9 +312,9 @@ def test_knn_and_lsvm_do_not_import_tensorflow():
 def test_invalid_settings_and_inputs_are_refused():
     X, y, split, fold = blobs()
     ok = dict(features=X, labels=y, split=split, fold=fold, label_names=NAMES4, seed=0)
-    with pytest.raises(ValueError, match="unknown setting"):
+    with pytest.raises(ValueError, match="'scalling' was unexpected"):
         evaluate("lsvm", settings={"scalling": "l2"}, **ok)
-    with pytest.raises(ValueError, match="scaling"):
+    with pytest.raises(ValueError, match="classifiers.lsvm.scaling"):
         evaluate("lsvm", settings={"scaling": "minmax"}, **ok)
     with pytest.raises(ValueError, match="not a parameter"):
         evaluate("knn", settings={"grid": {"k": [1]}}, **ok)
@@ -373,17 +402,16 @@ def test_lsvm_adaptive_solver_choice_is_recorded():
         evaluate("lsvm", X, y, split, fold, NAMES4, {"dual": "sometimes"}, seed=0)
 
 
-def test_registry_takes_new_classifiers():
-    register("logreg_test", ClassifierSpec(
-        build=lambda s, seed: LogisticRegression(max_iter=s["max_iter"]),
-        defaults={"grid": {"C": [0.1, 1.0]}, "scaling": "standard", "max_iter": 200, "n_jobs": 1}))
-    try:
-        X, y, split, fold = blobs()
-        result, _ = evaluate("logreg_test", X, y, split, fold, NAMES4, {}, seed=0)
-        assert result["macro_f1"] == 1.0 and result["settings"]["scaling"] == "standard"
-        assert [r["params"] for r in result["cv"]["results"]] == [{"C": 0.1}, {"C": 1.0}]
-    finally:
-        REGISTRY.pop("logreg_test")
+def test_logreg_is_a_multinomial_linear_probe_on_standardised_features():
+    X, y, split, fold = blobs()
+    result, predicted = evaluate("logreg", X, y, split, fold, NAMES4, {"grid": {"C": [0.1, 1.0]}}, seed=0)
+    assert result["macro_f1"] == 1.0 and result["settings"]["scaling"] == "standard"
+    assert [r["params"] for r in result["cv"]["results"]] == [{"C": 0.1}, {"C": 1.0}]
+    assert result["refit"]["n_iter"] > 0
+    train = split == "train"
+    scaler = StandardScaler().fit(X[train])
+    reference = LogisticRegression(C=result["best_params"]["C"], max_iter=1000).fit(scaler.transform(X[train]), y[train])
+    assert np.array_equal(predicted, reference.predict(scaler.transform(X[~train])))
 
 
 def test_nn_estimator_is_an_sklearn_estimator():
@@ -425,7 +453,7 @@ def test_nn_shuffled_labels_near_chance_and_deterministic(tmp_path):
     np.savez(tmp_path / "data.npz", *data)
     code = textwrap.dedent(f"""
         import json, numpy as np
-        from pinclass.classifiers import evaluate
+        from pinclass.grid_search import evaluate
         d = np.load({str(tmp_path / 'data.npz')!r})
         result, predicted = evaluate("nn", *[d[f"arr_{{i}}"] for i in range(4)], {NAMES4!r},
                                      {NN_NOISE!r}, seed=0)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pinclass.cleaning import check_rows, merge_checks, shard_rows
+from pinclass.cleaning import check_rows, merge_checks
+from pinclass.shards import shard_rows
 from pinclass.demo_crawl import category_image, make_demo_crawl, write_image
 from pinclass.ingest import ingest_crawl, image_id
 

@@ -1,5 +1,9 @@
 """A bad config stops with one clear message naming the key."""
 
+import re
+import subprocess
+import sys
+
 import pytest
 import yaml
 
@@ -23,9 +27,22 @@ def test_the_papers_config_is_valid_and_gets_defaults():
     (lambda c: c["sample"].update(per_category="many"), "'sample.per_category': 'many' is not of type 'integer'"),
     (lambda c: c["sample"].update(test_fraction=1.5), "'sample.test_fraction': 1.5 is greater than or equal"),
     (lambda c: c.update(sampel={}), "'sampel' was unexpected"),
-    (lambda c: c["backbones"].update(x={"input_size": 8}), "'backbones.x.input_size': 8 is less than the minimum"),
+    (lambda c: c["backbones"].update(x={"model": "ResNet50", "input_size": 8}),
+     "'backbones.x.input_size': 8 is less than the minimum"),
+    (lambda c: c["backbones"].update(x={"input_size": 64}), "'backbones.x': 'model' is a required property"),
+    (lambda c: c["backbones"].update(x={"model": "ResNet50", "input_size": 64}),
+     "'backbones.x.weights': 'imagenet' weights need the entry's weights file"),
+    (lambda c: c["backbones"]["convnext_base"]["weights"].update(hash="abc"), "'backbones.convnext_base.weights.hash'"),
+    (lambda c: c["backbones"]["convnext_base"].update(input_szie=64), "('input_szie' was unexpected)"),
     (lambda c: c.update(data={"root": None}), "config key 'data': set 'root'"),
     (lambda c: c.update(exclude_categories=["art"]), "'exclude_categories': ['art'] also listed"),
+    (lambda c: c["classifiers"].update(nn={"dropuot": 0.3}), "'classifiers.nn': Additional properties are not "
+                                                           "allowed ('dropuot' was unexpected)"),
+    (lambda c: c["classifiers"].update(svm={}), "'classifiers': Additional properties are not allowed ('svm'"),
+    (lambda c: c["classifiers"].update(lsvm={"dual": "maybe"}), "'classifiers.lsvm.dual': 'maybe' is not one of"),
+    (lambda c: c["extract"].update(device="tpu"), "'extract.device': 'tpu' is not one of ['auto', 'gpu', 'cpu']"),
+    (lambda c: c["extract"].update(device="gpu", gpus=0), "'extract.gpus': extract.device 'gpu' needs at least 1"),
+    (lambda c: c["extract"].update(device="cpu", mixed_precision=True), "'extract.mixed_precision': float16 runs on"),
 ])
 def test_bad_values_name_the_key(mutate, message):
     config = paper_config()
@@ -33,6 +50,23 @@ def test_bad_values_name_the_key(mutate, message):
     with pytest.raises(ConfigError) as error:
         validate_config(config)
     assert message in str(error.value)
+
+
+def test_classifier_defaults_come_from_the_schema():
+    config = validate_config(paper_config())
+    assert config["classifiers"]["lsvm"] == {"grid": {"C": [0.01, 0.1, 1, 10, 100]}, "scaling": "l2",
+                                             "max_iter": 1000, "tol": 0.0001, "dual": "adaptive"}
+    assert config["classifiers"]["nn"]["dropout"] == 0.5 and "logreg" not in config["classifiers"]
+
+
+def test_start_up_validation_imports_no_tensorflow_or_scikit_learn():
+    """What rules/common.smk imports to check the config: a typo stops the run before any heavy import."""
+    common = (REPO / "rules/common.smk").read_text()
+    modules = re.findall(r"^from (pinclass\S*) import", common, flags=re.M)
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import {', '.join(modules)}; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))")
+    assert len(modules) >= 4
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
 def test_snakemake_stops_on_a_bad_config_with_that_message(tmp_path, snakemake_run):

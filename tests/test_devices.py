@@ -15,7 +15,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, run_snakemake, small_config, snakemake_command
+from conftest import REPO, run_snakemake, small_config, snakemake_command, tiny_backbones
 from pinclass import devices, gpu_slots
 from pinclass.atomic import read_metadata
 
@@ -114,7 +114,7 @@ def test_a_job_of_two_gpus_gets_two_and_jobs_without_gpu_get_none(tmp_path):
 
 # ---------------------------------------------------------------- the extract job itself
 
-BACKBONE = {"efficientnetv2_b0": {"input_size": 32, "batch_size": 8, "shards": 2}}
+BACKBONE = tiny_backbones("efficientnetv2_b0", batch_size=8, shards={"efficientnetv2_b0": 2})
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import run_snakemake, small_config, snakemake_command
+from conftest import PAPER_BACKBONES, run_snakemake, small_config, snakemake_command, tiny_backbones
 from pinclass.atomic import read_metadata
 from pinclass.backbones import build_backbone
 from pinclass.demo_crawl import category_image, write_image
@@ -21,8 +21,8 @@ from pinclass.extraction import (ChunkStore, extract_features, extract_resumable
                                  features_table, merge_shards)
 
 SIZE = 32
-TWO_BACKBONES = {"efficientnetv2_b0": {"input_size": SIZE, "batch_size": 8, "shards": 1},
-                 "convnext_tiny": {"input_size": SIZE, "batch_size": 8, "shards": 3}}
+TWO_BACKBONES = tiny_backbones("efficientnetv2_b0", "convnext_tiny", input_size=SIZE, batch_size=8,
+                               shards={"convnext_tiny": 3})
 
 
 def reference_pixels(path, size):
@@ -80,7 +80,7 @@ def test_exif_orientation_is_applied(tmp_path):
 def test_features_do_not_depend_on_batch_size_or_threads(tmp_path):
     paths = [write_image(tmp_path / str(i), "png", category_image(i, np.random.default_rng(i), 48))
              for i in range(7)]
-    model = build_backbone("efficientnetv2_b0", SIZE, seed=1)
+    model = build_backbone(PAPER_BACKBONES["efficientnetv2_b0"], SIZE, seed=1)
     a = extract_features(paths, model, SIZE, batch_size=7, threads=1)
     b = extract_features(paths, model, SIZE, batch_size=3, threads=2)
     assert a.shape == (7, 1280) and a.dtype == np.float32
@@ -91,7 +91,7 @@ def test_sharded_extraction_merges_to_the_unsharded_result(tmp_path):
     paths = [write_image(tmp_path / str(i), "jpeg", category_image(i, np.random.default_rng(i), 48))
              for i in range(10)]
     ids = pd.Series([f"id{i}" for i in range(10)])
-    model = build_backbone("convnext_tiny", SIZE, seed=2)
+    model = build_backbone(PAPER_BACKBONES["convnext_tiny"], SIZE, seed=2)
     whole = features_table(ids, extract_features(paths, model, SIZE, 4, 2))
     parts = [features_table(ids[s], extract_features([paths[i] for i in range(10)[s]], model, SIZE, 4, 2))
              for s in (slice(6, 10), slice(0, 3), slice(3, 6))]  # out of order on purpose
@@ -151,7 +151,7 @@ def test_two_runs_give_byte_identical_features(extracted):
 
 
 def test_an_interrupted_extraction_leaves_no_features_file_and_a_rerun_completes(tmp_path):
-    backbones = {"convnext_base": {"input_size": 64, "batch_size": 1, "shards": 1}}
+    backbones = tiny_backbones("convnext_base", input_size=64, batch_size=1)
     config = small_config(backbones=backbones)
     prepared = run_snakemake(tmp_path, config, "--cores", "2", "results/manifest/sample.parquet")
     assert prepared.returncode == 0, prepared.stderr[-2000:]
@@ -175,7 +175,7 @@ def test_an_interrupted_extraction_leaves_no_features_file_and_a_rerun_completes
 def test_a_job_killed_by_sigterm_resumes_from_its_chunks_to_the_same_bytes(tmp_path):
     """SLURM preempts or times out a job with SIGTERM: the rerun reads the finished chunks back and
     the features file is byte for byte the one an uninterrupted run writes."""
-    config = small_config(backbones={"convnext_base": {"input_size": 64, "batch_size": 2, "shards": 1}},
+    config = small_config(backbones=tiny_backbones("convnext_base", input_size=64, batch_size=2),
                           extract={"seed": 0, "mixed_precision": False, "gpus": 1, "chunk_size": 4})
     target = "results/features/convnext_base.parquet"
     whole, killed = tmp_path / "whole", tmp_path / "killed"

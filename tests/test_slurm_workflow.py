@@ -14,13 +14,12 @@ import time
 
 import yaml
 
-from conftest import REPO, SMALL_CATEGORIES, run_snakemake, small_config, snakemake_command
+from conftest import REPO, SMALL_CATEGORIES, run_snakemake, small_config, snakemake_command, tiny_backbones
 from pinclass.demo_crawl import make_demo_crawl
 
 pytest_plugins = ["slurm_cluster"]
 
-BACKBONES = {"efficientnetv2_b0": {"input_size": 32, "batch_size": 16, "shards": 1},
-             "convnext_tiny": {"input_size": 32, "batch_size": 16, "shards": 2}}
+BACKBONES = tiny_backbones("efficientnetv2_b0", "convnext_tiny", shards={"convnext_tiny": 2})
 CLASSIFIERS = {"knn": {"grid": {"n_neighbors": [1, 3]}}, "lsvm": {"grid": {"C": [0.1, 1.0]}},
                "nn": {"grid": {"batch_size": [8, 16]}, "hidden_units": 32, "max_epochs": 5, "patience": 2}}
 REMOTE_JOBS = {"ingest": 1, "clean_shard": 2, "clean": 1, "extract": 3 + 1, "classify": 6}  # + 1: the retry

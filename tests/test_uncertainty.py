@@ -12,7 +12,8 @@ from pinclass import uncertainty
 from pinclass.scoring import score_predictions
 from pinclass.uncertainty import (PAIRWISE_COLUMNS, align_predictions, bootstrap_ci, bootstrap_cis,
                                   iter_resample_indices, macro_f1_of_resamples, paired_comparison,
-                                  pairwise_markdown, pairwise_table, resample_indices)
+                                  pairwise_table, resample_indices)
+from pinclass.table import pairwise_markdown
 
 
 def sk_macro_f1(y_true, y_pred, n_classes):

@@ -1,33 +1,37 @@
 """Audit a finished results folder: does everything still agree with everything else?
 
 `audit(workdir)` re-reads the workflow's outputs under `workdir` (the folder Snakemake ran in; every
-path below is relative to it) and checks, without Snakemake and without changing anything:
+path below is relative to it) and checks, without Snakemake and without changing anything. The cells
+checked are those results/table.csv names (its rows × columns), so the files of a backbone or
+classifier since removed from the config are left alone. Where a stage owns an invariant, the audit
+calls that stage's own validator and turns its exception into a finding.
 
-1. `inputs`      every input recorded in any output's provenance (Parquet metadata key `provenance`,
-                 JSON key `provenance`, under results/) still has the recorded sha256, and so does a
-                 weights file named there (`provenance.weights.file` + `.sha256`);
+1. `inputs`      every input recorded in the provenance of the manifest files and of the table's
+                 cells (Parquet metadata key `provenance`, JSON key `provenance`) still has the recorded
+                 sha256, and so does a weights file named there (`provenance.weights.file` + `.sha256`);
 2. `images`      the image files of sample.parquet (or of clean.parquet, or none) re-hashed against
                  their `sha256` column, at <data root>/<path>; the data root comes from raw.parquet's
                  provenance config (`data`, read with `pinclass.ingest.data_root`);
-3. `scores`      every results/scores/{backbone}/{classifier}.json recomputed from
+3. `scores`      each cell's results/scores/{backbone}/{classifier}.json recomputed from
                  results/predictions/{backbone}/{classifier}.parquet with
                  `pinclass.scoring.score_predictions` (macro_f1, accuracy, per_class, confusion_matrix,
                  n_test; floats within 1e-12), and `macro_f1_ci` where present with
                  `pinclass.uncertainty.bootstrap_ci` on the predictions in image_id order; the
-                 predictions cover exactly the sample's test images with the sample's labels;
-4. `features`    every results/features/{backbone}.parquet lists the sample's image_ids in the
-                 sample's order, its `dim` metadata is the vector width, no value is NaN or infinite;
+                 predictions cover exactly the sample's test images with the sample's labels
+                 (`pinclass.uncertainty.align_predictions`);
+4. `features`    each row's results/features/{backbone}.parquet joins the sample as the classify step
+                 joins it (`pinclass.joining.features_for_sample`), in the sample's order, its `dim`
+                 metadata is the vector width, no value is NaN or infinite;
 5. `manifest`    sample ⊂ clean (same path, sha256, category), clean ⊂ raw (same path), clean and
                  rejected disjoint, clean ∪ rejected == raw ∪ ingest_rejected, ids unique;
 6. `table`       results/table.csv cells equal the score JSONs' macro_f1 (within 1e-6: the CSV has 6
-                 decimals), its means are the means, and every score JSON is a cell of it.
+                 decimals) and its means are the means.
 
 The report: {"ok", "workdir", "images", "checks": [{"check", "file", "ok", "detail"}, ...],
 "problems": [one line each, starting with the file concerned], "summary": counts}.
 """
 
 import argparse
-import hashlib
 import io
 import json
 import math
@@ -41,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, write_json
+from pinclass.provenance import read_provenance, sha256_file
 
 RESULTS = "results"
 MANIFEST = f"{RESULTS}/manifest"
@@ -93,14 +98,6 @@ class Report:
 
 # ---------------------------------------------------------------- small helpers
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _resolve(workdir: Path, path) -> Path:
     path = Path(path)
     return path if path.is_absolute() else workdir / path
@@ -125,16 +122,6 @@ def _close(a, b, tolerance: float) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return abs(a - b) <= tolerance
-
-
-def _provenance_of(path: Path):
-    """The provenance dict of a Parquet or JSON output, None when it has none; raises on unreadable files."""
-    if path.suffix == ".parquet":
-        text = read_metadata(path).get("provenance")
-        return None if text is None else json.loads(text)
-    with open(path) as f:
-        data = json.load(f)
-    return data.get("provenance") if isinstance(data, dict) else None
 
 
 def _output_files(workdir: Path, suffixes=(".parquet", ".json")) -> list[str]:
@@ -170,20 +157,30 @@ def _duplicates(series: pd.Series) -> list:
 
 # ---------------------------------------------------------------- 1. recorded inputs
 
-def check_inputs(report: Report, workdir: Path) -> None:
+def _of_the_table(rel: str, cells, backbones) -> bool:
+    """Whether an output belongs to the results the table names (manifest files always do)."""
+    parts = Path(rel).parts
+    if len(parts) == 3 and parts[1] == "features":
+        return Path(parts[2]).stem in backbones
+    if len(parts) == 4 and parts[1] in ("scores", "predictions"):
+        return (parts[2], Path(parts[3]).stem) in cells
+    return parts[1] not in ("scores", "predictions", "features")
+
+
+def check_inputs(report: Report, workdir: Path, cells, backbones) -> None:
     hashes: dict[Path, str | None] = {}
 
     def current(path: Path):
         if path not in hashes:
-            hashes[path] = _sha256(path) if path.is_file() else None
+            hashes[path] = sha256_file(path) if path.is_file() else None
             report.counts["inputs_rehashed"] += hashes[path] is not None
         return hashes[path]
 
     for rel in _output_files(workdir):
-        if rel == DEFAULT_OUT:
+        if rel == DEFAULT_OUT or not _of_the_table(rel, set(cells), set(backbones)):
             continue
         try:
-            record = _provenance_of(workdir / rel)
+            record = read_provenance(workdir / rel)
         except Exception as error:  # noqa: BLE001
             report.add("inputs", rel, [f"cannot be read: {error}"])
             continue
@@ -221,7 +218,7 @@ def data_root_of(workdir: Path) -> tuple[Path | None, str]:
     from pinclass.ingest import data_root
 
     try:
-        record = _provenance_of(workdir / RAW)
+        record = read_provenance(workdir / RAW)
     except Exception as error:  # noqa: BLE001
         return None, f"cannot read {RAW}: {error}"
     data = ((record or {}).get("config") or {}).get("data")
@@ -246,7 +243,7 @@ def check_images(report: Report, workdir: Path, mode: str, frames: dict) -> None
 
     def digest(path: Path):
         try:
-            return _sha256(path)
+            return sha256_file(path)
         except OSError as error:
             return error
 
@@ -317,13 +314,13 @@ def _compare_ci(score: dict, y_true, y_pred, n_classes: int, source: str) -> lis
     return problems
 
 
-def check_scores(report: Report, workdir: Path, sample: pd.DataFrame | None, categories) -> dict:
-    """Returns {(backbone, classifier): score dict} for the table check."""
+def check_scores(report: Report, workdir: Path, sample: pd.DataFrame | None, categories, cells) -> dict:
+    """The cells the table names: each score JSON recomputed from its predictions. Returns
+    {(backbone, classifier): score dict} for the table check."""
     from pinclass.scoring import score_predictions
 
     scores = {}
-    score_files = sorted((workdir / RESULTS / "scores").glob("*/*.json"))
-    prediction_files = {str(p.relative_to(workdir)) for p in (workdir / RESULTS / "predictions").glob("*/*.parquet")}
+    score_files = [workdir / RESULTS / "scores" / backbone / f"{classifier}.json" for backbone, classifier in cells]
     test = train_count = None
     if sample is not None:
         test = sample[sample["split"] == "test"].set_index("image_id")["label"]
@@ -333,7 +330,6 @@ def check_scores(report: Report, workdir: Path, sample: pd.DataFrame | None, cat
         backbone, classifier = path.parent.name, path.stem
         cell = f"cell ({backbone}, {classifier})"
         predictions_rel = f"{RESULTS}/predictions/{backbone}/{classifier}.parquet"
-        prediction_files.discard(predictions_rel)
         report.counts["scores"] += 1
         try:
             score = json.loads(path.read_text())
@@ -385,39 +381,28 @@ def check_scores(report: Report, workdir: Path, sample: pd.DataFrame | None, cat
                                     len(labels), source)
         report.add("metrics", rel, [f"{cell}: {p}" for p in problems],
                    f"macro_f1 {score.get('macro_f1')} and the other metrics recomputed from {source}")
-    for rel in sorted(prediction_files):
-        report.add("predictions", rel, ["has no score JSON beside it "
-                                        f"({rel.replace('/predictions/', '/scores/').replace('.parquet', '.json')})"])
     return scores
 
 
 def _check_predictions(predictions: pd.DataFrame, test: pd.Series | None) -> list[str]:
-    problems = []
-    repeated = _duplicates(predictions["image_id"])
-    if repeated:
-        problems.append(f"repeats image_id(s) {_short(repeated)}")
+    """The pairwise comparison's own alignment against the sample's test rows: the same images,
+    none repeated, the same true labels."""
+    from pinclass.uncertainty import align_predictions
+
     if test is None:
-        return problems + [f"cannot be compared with the sample's test rows ({SAMPLE} unreadable)"]
-    ids, wanted = set(predictions["image_id"]), set(test.index)
-    missing, extra = sorted(map(str, wanted - ids)), sorted(map(str, ids - wanted))
-    if missing:
-        problems.append(f"lacks {len(missing)} test image(s) of {SAMPLE}: {_short(missing)}")
-    if extra:
-        problems.append(f"has {len(extra)} image(s) that are not test rows of {SAMPLE}: {_short(extra)}")
-    common = predictions[predictions["image_id"].isin(wanted)].drop_duplicates("image_id")
-    expected = test.loc[common["image_id"]].to_numpy()
-    differ = common["label"].to_numpy() != expected
-    if differ.any():
-        shown = [f"{i} ({a} != {b})" for i, a, b in
-                 zip(common["image_id"][differ], common["label"][differ], expected[differ])]
-        problems.append(f"label differs from {SAMPLE} for {int(differ.sum())} image(s): {_short(shown)}")
-    return problems
+        return [f"cannot be compared with the sample's test rows ({SAMPLE} unreadable)"]
+    expected = pd.DataFrame({"image_id": test.index, "label": test.to_numpy(), "predicted": test.to_numpy()})
+    try:
+        align_predictions(predictions, expected)
+    except ValueError as error:
+        return [f"against the test rows of {SAMPLE}: {error}"]
+    return []
 
 
 # ---------------------------------------------------------------- 4. features
 
-def check_features(report: Report, workdir: Path, sample: pd.DataFrame | None) -> None:
-    for path in sorted((workdir / RESULTS / "features").glob("*.parquet")):
+def check_features(report: Report, workdir: Path, sample: pd.DataFrame | None, categories, backbones) -> None:
+    for path in (workdir / RESULTS / "features" / f"{backbone}.parquet" for backbone in backbones):
         rel = str(path.relative_to(workdir))
         report.counts["features"] += 1
         try:
@@ -433,23 +418,19 @@ def check_features(report: Report, workdir: Path, sample: pd.DataFrame | None) -
         if meta.get("backbone") != path.stem:
             problems.append(f"backbone metadata {meta.get('backbone')!r} != {path.stem!r} of its name")
         ids = table.column("image_id").to_pylist()
-        if sample is None:
-            problems.append(f"cannot be compared with {SAMPLE} (unreadable)")
+        if sample is None or categories is None:
+            problems.append(f"cannot be compared with {SAMPLE} (unreadable, or no categories in its provenance)")
         else:
-            wanted = sample["image_id"].tolist()
-            if ids != wanted:
-                missing, extra = sorted(set(wanted) - set(ids)), sorted(set(ids) - set(wanted))
-                parts = [f"image_id list differs from {SAMPLE}: {len(ids)} row(s) vs {len(wanted)}"]
-                if missing:
-                    parts.append(f"{len(missing)} sample image(s) missing: {_short(missing)}")
-                if extra:
-                    parts.append(f"{len(extra)} not in the sample: {_short(extra)}")
-                if not missing and not extra:
-                    first = next(i for i, (a, b) in enumerate(zip(ids, wanted)) if a != b) \
-                        if len(ids) == len(wanted) else None
-                    parts.append("same ids in another order" + (f" (first at row {first})" if first is not None
-                                                                else ", some repeated"))
-                problems.append("; ".join(parts))
+            from pinclass.joining import JoinError, features_for_sample
+
+            try:  # the classify step's own join: same ids, none repeated, labels in config order
+                features_for_sample(sample, table, categories)
+            except (JoinError, AttributeError) as error:  # AttributeError: not a fixed-size list (below)
+                problems.append(str(error))
+            else:
+                if ids != sample["image_id"].tolist():
+                    first = next(i for i, (a, b) in enumerate(zip(ids, sample["image_id"])) if a != b)
+                    problems.append(f"the sample's image ids in another order (first at row {first})")
         column = table.column("features").type
         if not pa.types.is_fixed_size_list(column):
             problems.append(f"features column is {column}, not a fixed_size_list")
@@ -541,27 +522,39 @@ def check_manifest(report: Report, workdir: Path, frames: dict) -> None:
 
 # ---------------------------------------------------------------- 6. the table
 
-def check_table(report: Report, workdir: Path, scores: dict) -> None:
+def read_results_table(report: Report, workdir: Path):
+    """(table, note lines) of results/table.csv, or None after recording why it cannot be read. Its
+    rows and columns name the cells this results folder holds; the audit checks those, so files of a
+    backbone or classifier since removed from the config are left alone."""
     path = workdir / TABLE
     if not path.is_file():
-        report.add("table", TABLE, ["missing"] if scores else [], "no table and no scores")
-        return
+        report.add("table", TABLE, ["missing"])
+        return None
     lines = path.read_text().splitlines(keepends=True)
-    note = [line for line in lines if line.startswith("#")]
     try:
         table = pd.read_csv(io.StringIO("".join(line for line in lines if not line.startswith("#"))),
                             dtype={"backbone": str})
     except Exception as error:  # noqa: BLE001
         report.add("table", TABLE, [f"cannot be read as CSV: {error}"])
-        return
+        return None
     columns = list(table.columns)
     if len(columns) < 3 or columns[0] != "backbone" or columns[-1] != "mean":
         report.add("table", TABLE, [f"columns {columns} are not backbone, <classifiers…>, mean"])
-        return
+        return None
     if not len(table) or table["backbone"].iloc[-1] != "mean":
         report.add("table", TABLE, ["last row is not `mean`"])
-        return
-    classifiers = columns[1:-1]
+        return None
+    return table, [line for line in lines if line.startswith("#")]
+
+
+def table_cells(table: pd.DataFrame | None) -> list[tuple[str, str]]:
+    if table is None:
+        return []
+    return [(backbone, classifier) for backbone in table["backbone"].iloc[:-1] for classifier in table.columns[1:-1]]
+
+
+def check_table(report: Report, table: pd.DataFrame, note: list[str], scores: dict) -> None:
+    classifiers = list(table.columns[1:-1])
     body = table.iloc[:-1].set_index("backbone")
     means = table.iloc[-1]
     backbones = list(body.index)
@@ -596,8 +589,6 @@ def check_table(report: Report, workdir: Path, scores: dict) -> None:
                                 f"of its cells")
         if not pd.isna(means["mean"]):
             problems.append(f"the (mean, mean) cell holds {means['mean']}, expected empty")
-    for backbone, classifier in sorted(set(scores) - {(b, c) for b in backbones for c in classifiers}):
-        problems.append(f"has no cell for {RESULTS}/scores/{backbone}/{classifier}.json")
     random = sorted(f"{b}/{c}" for (b, c), s in scores.items()
                     if ((s.get("provenance") or {}).get("weights") or {}).get("source") == "random")
     if random and not note:
@@ -616,7 +607,10 @@ def audit(workdir=".", rehash_images: str = "sample") -> dict:
         raise ValueError(f"rehash_images must be one of {IMAGE_MODES}, got {rehash_images!r}")
     workdir = Path(workdir)
     report = Report()
-    check_inputs(report, workdir)
+    parsed = read_results_table(report, workdir)
+    cells = table_cells(None if parsed is None else parsed[0])
+    backbones = list(dict.fromkeys(backbone for backbone, _ in cells))
+    check_inputs(report, workdir, cells, backbones)
     frames = {
         RAW: _read_parquet(report, workdir, RAW, "manifest", ("image_id", "path")),
         INGEST_REJECTED: _read_parquet(report, workdir, INGEST_REJECTED, "manifest", ("image_id",)),
@@ -630,14 +624,13 @@ def audit(workdir=".", rehash_images: str = "sample") -> dict:
     check_manifest(report, workdir, frames)
     categories = None
     try:
-        categories = ((_provenance_of(workdir / SAMPLE) or {}).get("config") or {}).get("categories")
+        categories = ((read_provenance(workdir / SAMPLE) or {}).get("config") or {}).get("categories")
     except Exception:  # noqa: BLE001 — already reported by the inputs check
         pass
-    check_features(report, workdir, sample)
-    scores = check_scores(report, workdir, sample, categories)
-    if not scores:
-        report.add("scores", f"{RESULTS}/scores", ["no score JSON found (results/scores/*/*.json)"])
-    check_table(report, workdir, scores)
+    check_features(report, workdir, sample, categories, backbones)
+    scores = check_scores(report, workdir, sample, categories, cells)
+    if parsed is not None:
+        check_table(report, *parsed, scores)
     return report.result(workdir, rehash_images)
 
 

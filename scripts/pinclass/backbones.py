@@ -1,13 +1,14 @@
-"""The ImageNet backbones as Keras feature extractors: one pooled feature vector per image.
+"""Backbones as Keras feature extractors: one pooled feature vector per image.
 
-Model input: RGB, float, values 0..255, shape (n, input_size, input_size, 3). Both families
-normalise inside the model (EfficientNetV2 rescales and standardises, ConvNeXt standardises with
-the ImageNet mean and std), so no `preprocess_input` is applied outside.
+A backbone is a config entry (schemas/config.schema.yaml, `backbones.<name>`): a keras.applications
+model class, built with include_top=False and pooling="avg", and how its input is prepared. Model
+input: RGB, float, values 0..255, shape (n, input_size, input_size, 3). The paper's six normalise
+inside the model (EfficientNetV2 rescales and standardises, ConvNeXt standardises with the
+ImageNet mean and std), so their `preprocess` is `none`; a model that expects its module's
+`preprocess_input` (ResNet50: `resnet50`) gets it as the model's first layer.
 """
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import h5py
 import keras
@@ -16,47 +17,39 @@ from keras.src.legacy.saving import legacy_h5_format  # the writer of the ImageN
 from pinclass.atomic import replace_atomically
 
 
-@dataclass(frozen=True)
-class Backbone:
-    constructor: Callable[..., keras.Model]
-    input_size: int  # the size it was trained at on ImageNet
-    width: int  # length of the pooled feature vector
-
-
-BACKBONES = {
-    "efficientnetv2_b0": Backbone(keras.applications.EfficientNetV2B0, 224, 1280),
-    "efficientnetv2_b1": Backbone(keras.applications.EfficientNetV2B1, 240, 1280),
-    "efficientnetv2_b3": Backbone(keras.applications.EfficientNetV2B3, 300, 1536),
-    "convnext_tiny": Backbone(keras.applications.ConvNeXtTiny, 224, 768),
-    "convnext_small": Backbone(keras.applications.ConvNeXtSmall, 224, 768),
-    "convnext_base": Backbone(keras.applications.ConvNeXtBase, 224, 1024),
-}
-
-
-def build_backbone(name: str, input_size: int, weights_path=None, seed: int | None = None,
+def build_backbone(spec: dict, input_size: int, weights_path=None, seed: int | None = None,
                    fast: bool = True) -> keras.Model:
-    """The backbone without its classifier, global-average pooled.
+    """The backbone of config entry `spec` (`model`, `preprocess`, optional `width`), without its
+    classifier, global-average pooled.
 
     weights_path: a weights file in the legacy Keras .h5 layout of the ImageNet no-top files, loaded
     by the constructor itself (`weights=<path>`); None means random weights drawn from `seed`.
     fast: compute ConvNeXt's grouped 7x7 convolutions as depthwise ones (see `depthwise_model`).
     """
-    try:
-        spec = BACKBONES[name]
-    except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}") from None
+    constructor = getattr(keras.applications, spec["model"], None)
+    if not callable(constructor):
+        raise ValueError(f"keras.applications {keras.__version__} has no model {spec['model']!r} "
+                         "(backbones.<name>.model names a class such as ConvNeXtTiny or ResNet50)")
     if weights_path is None and seed is None:
-        raise ValueError(f"{name}: random weights need a seed, so that a run can be repeated")
+        raise ValueError(f"{spec['model']}: random weights need a seed, so that a run can be repeated")
     if seed is not None:
         keras.utils.set_random_seed(seed)
     # No custom `name`: Keras derives the ImageNet file name and the layer names from the default.
-    model = spec.constructor(include_top=False, weights=None if weights_path is None else str(weights_path),
-                             pooling="avg", input_shape=(input_size, input_size, 3))
+    model = constructor(include_top=False, weights=None if weights_path is None else str(weights_path),
+                        pooling="avg", input_shape=(input_size, input_size, 3))
     width = model.output_shape[-1]
-    if width != spec.width:
-        raise RuntimeError(f"{name}: the model gives {width} features, the BACKBONES table says {spec.width}; "
-                           f"keras {keras.__version__} builds this model differently")
-    return depthwise_model(model) if fast else model
+    if "width" in spec and width != spec["width"]:
+        raise RuntimeError(f"{spec['model']}: the model gives {width} features, its config entry says "
+                           f"{spec['width']}; keras {keras.__version__} builds this model differently")
+    model = depthwise_model(model) if fast else model
+    preprocess = spec.get("preprocess", "none")
+    if preprocess == "none":
+        return model
+    module = getattr(keras.applications, preprocess, None)
+    if not hasattr(module, "preprocess_input"):
+        raise ValueError(f"backbones.<name>.preprocess: keras.applications.{preprocess} has no preprocess_input")
+    inputs = keras.Input((input_size, input_size, 3))
+    return keras.Model(inputs, model(keras.layers.Lambda(module.preprocess_input)(inputs)))
 
 
 def _is_grouped_depthwise(layer) -> bool:

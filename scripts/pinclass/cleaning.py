@@ -16,12 +16,6 @@ from pinclass.ingest import RAW_COLUMNS, REJECTED_COLUMNS
 CHECK_COLUMNS = ["image_id", "reason", "detail", "width", "height", "format", "sha256"]
 
 
-def shard_rows(raw: pd.DataFrame, shard: int, shards: int) -> pd.DataFrame:
-    """Contiguous slice `shard` of `shards` of the raw manifest."""
-    bounds = [len(raw) * i // shards for i in range(shards + 1)]
-    return raw.iloc[bounds[shard]:bounds[shard + 1]]
-
-
 def category_problem(category, categories, exclude) -> tuple[str, str] | None:
     if category in exclude:
         return "excluded_category", f"category '{category}' is excluded by config"

@@ -1,11 +1,13 @@
 """Config validation against schemas/config.schema.yaml, with defaults filled in."""
 
+import copy
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+CONFIG = SCHEMA.parents[1] / "config.yaml"
 
 
 class ConfigError(ValueError):
@@ -29,23 +31,53 @@ def _describe(error) -> str:
     if not error.absolute_path:
         return f"config: {error.message}"
     key = ".".join(str(p) for p in error.absolute_path)
-    expected = error.schema.get("description", "")
+    expected = error.schema.get("description", "").strip()
     message = f"config key '{key}': {error.message}"
     return f"{message} ({expected})" if expected else message
 
 
+def _load(schema_path: Path) -> dict:
+    return yaml.safe_load(Path(schema_path).read_text())
+
+
+def _check(instance, schema: dict, prefix: tuple = ()) -> None:
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        error.path.extendleft(reversed(prefix))
+        raise ConfigError(_describe(error))
+
+
+def classifier_settings(name: str, settings: dict | None = None, schema_path: Path = SCHEMA) -> dict:
+    """A classifier's settings: `settings` over its defaults, checked against its schema entry (the
+    one home of both), for code that runs a classifier without the workflow's config."""
+    schema = _load(schema_path)
+    entries = schema["properties"]["classifiers"]["properties"]
+    if name not in entries:
+        raise ConfigError(f"config key 'classifiers': unknown classifier {name!r}; known: {sorted(entries)}")
+    settings = copy.deepcopy(dict(settings or {}))
+    _check(settings, entries[name] | {"$defs": schema["$defs"]}, ("classifiers", name))
+    return settings
+
+
 def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
     """Validate `config` in place, fill defaults, and return it; raise ConfigError on the first problem."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is not None:
-        raise ConfigError(_describe(error))
+    _check(config, _load(schema_path))
     if not (config["data"].get("root") or config["data"].get("manifest")):
         raise ConfigError("config key 'data': set 'root' (a crawl folder) or 'manifest' (a CSV file)")
     unknown = set(config["exclude_categories"]) & set(config["categories"])
     if unknown:
         raise ConfigError(f"config key 'exclude_categories': {sorted(unknown)} also listed in 'categories'")
+    for name, entry in config["backbones"].items():
+        for member in entry.get("concat", []):
+            if "model" not in config["backbones"].get(member, {}):
+                raise ConfigError(f"config key 'backbones.{name}.concat': {member!r} is not a backbone of this config "
+                                  "(a fusion concatenates backbones, not other fusions)")
+    if config["weights"] != "random":
+        for name, entry in extracted_backbones(config).items():
+            if "weights" not in entry:
+                raise ConfigError(f"config key 'backbones.{name}.weights': {config['weights']!r} weights need the "
+                                  "entry's weights file (file, url, hash); or set weights: random")
     extract = config["extract"]
     if extract["device"] == "gpu" and extract["gpus"] < 1:
         raise ConfigError("config key 'extract.gpus': extract.device 'gpu' needs at least 1 GPU per job")
@@ -53,3 +85,13 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
         raise ConfigError("config key 'extract.mixed_precision': float16 runs on a GPU only, and "
                           "extract.device is 'cpu'")
     return config
+
+
+def extracted_backbones(config: dict) -> dict:
+    """The backbones whose features are extracted (every entry but the fusions)."""
+    return {name: entry for name, entry in config["backbones"].items() if "concat" not in entry}
+
+
+def repository_config() -> dict:
+    """The repository's config.yaml, validated, with defaults (for benchmarks and tools)."""
+    return validate_config(yaml.safe_load(CONFIG.read_text()))

@@ -142,7 +142,7 @@ def extract_resumable(paths: list, image_ids: list, sha256s: list, model, input_
 
 
 def features_table(image_ids, features: np.ndarray) -> pa.Table:
-    """`image_id` and a fixed_size_list<float32> column `features` (DESIGN.md)."""
+    """`image_id` and a fixed_size_list<float32> column `features` (README, "Feature extraction")."""
     dim = features.shape[1]
     flat = pa.array(np.ascontiguousarray(features, dtype=np.float32).reshape(-1), type=pa.float32())
     column = pa.FixedSizeListArray.from_arrays(flat, dim)
@@ -170,6 +170,16 @@ def merge_shards(sample_ids: pd.Series, shards: list[pa.Table]) -> pa.Table:
         raise ValueError(f"feature shards do not match the sample: {len(missing)} missing "
                          f"(e.g. {missing[:3]}), {len(extra)} extra (e.g. {sorted(extra)[:3]})")
     return table.take(pa.array([position[i] for i in wanted]))
+
+
+def concat_features(sample_ids: pd.Series, tables: list[pa.Table]) -> pa.Table:
+    """Feature tables of the same images side by side: one row per image, the vectors concatenated
+    in the order given. Each table must list exactly the sample's ids in the sample's order."""
+    wanted = list(sample_ids)
+    for i, table in enumerate(tables):
+        if table.column("image_id").to_pylist() != wanted:
+            raise ValueError(f"feature table {i} does not list the sample's images in the sample's order")
+    return features_table(wanted, np.concatenate([features_matrix(table) for table in tables], axis=1))
 
 
 def image_paths(sample: pd.DataFrame, root) -> list[Path]:

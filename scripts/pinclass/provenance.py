@@ -1,6 +1,7 @@
 """What produced an output: config values, input hashes, seeds, code and library versions."""
 
 import hashlib
+import json
 import platform
 import subprocess
 from importlib import metadata
@@ -63,6 +64,24 @@ def provenance(config: dict, inputs: dict, seeds: dict | None = None, weights: d
         "git": git_state(),
         "versions": library_versions(),
     }
+
+
+def as_metadata(record: dict) -> dict:
+    """A provenance record as the Parquet key-value metadata entry it travels in."""
+    return {"provenance": json.dumps(record, sort_keys=True)}
+
+
+def read_provenance(path):
+    """The provenance record of an output: Parquet metadata or a JSON key; None when it has none."""
+    from pinclass.atomic import read_metadata
+
+    path = Path(path)
+    if path.suffix == ".parquet":
+        text = read_metadata(path).get("provenance")
+        return None if text is None else json.loads(text)
+    with open(path) as f:
+        data = json.load(f)
+    return data.get("provenance") if isinstance(data, dict) else None
 
 
 def resolved_packages() -> str:

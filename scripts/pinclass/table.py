@@ -5,34 +5,13 @@ import pandas as pd
 
 from pinclass.atomic import replace_atomically
 
-# Table 4.1 of the paper (macro F1 on the test set), keyed by this workflow's names.
-PAPER_TABLE = {
-    "efficientnetv2_b0": {"knn": 0.042, "lsvm": 0.040, "nn": 0.002},
-    "efficientnetv2_b1": {"knn": 0.090, "lsvm": 0.076, "nn": 0.062},
-    "efficientnetv2_b3": {"knn": 0.089, "lsvm": 0.087, "nn": 0.053},
-    "convnext_tiny": {"knn": 0.077, "lsvm": 0.083, "nn": 0.067},
-    "convnext_small": {"knn": 0.077, "lsvm": 0.086, "nn": 0.075},
-    "convnext_base": {"knn": 0.115, "lsvm": 0.110, "nn": 0.088},
-}
 RANDOM_WEIGHTS_NOTE = ("Features from RANDOM weights (config weights: random): these numbers show the machinery "
                        "works and say nothing about ImageNet features.")
 
 
-def paper_order(names, reference) -> list[str]:
-    """`names` with the paper's ones first, in the paper's order, then the others as given.
-
-    Config overlays (--configfile, --config) can reorder dictionary keys; the table should not move.
-    """
-    names = list(names)
-    reference = list(reference)
-    return sorted(names, key=lambda n: (reference.index(n) if n in reference else len(reference), names.index(n)))
-
-
 def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str]) -> pd.DataFrame:
     """macro_f1[(backbone, classifier)] → rows per backbone, a column per classifier, `mean` row and column,
-    in the paper's order (see `paper_order`)."""
-    backbones = paper_order(backbones, PAPER_TABLE)
-    classifiers = paper_order(classifiers, next(iter(PAPER_TABLE.values())))
+    in config order (config.yaml lists the paper's in the paper's order)."""
     missing = [(b, c) for b in backbones for c in classifiers if (b, c) not in macro_f1]
     if missing:
         raise ValueError(f"no score for {missing}")
@@ -97,8 +76,9 @@ def to_csv(table: pd.DataFrame, note: str | None = None) -> str:
     return (f"# {note}\n" if note else "") + body
 
 
-def paper_comparison(table: pd.DataFrame, n_classes: int, note: str | None = None) -> str:
-    """Each cell beside the paper's value and the chance level 1/n_classes."""
+def paper_comparison(table: pd.DataFrame, n_classes: int, paper: dict, note: str | None = None) -> str:
+    """Each cell beside the paper's value (`paper[backbone][classifier]`, from the backbones' config
+    entries) and the chance level 1/n_classes."""
     chance = 1.0 / n_classes
     lines = [f"> **{note}**", ""] if note else []
     lines += [f"Chance level (1/{n_classes} classes): {chance:.3f}.", "",
@@ -107,8 +87,8 @@ def paper_comparison(table: pd.DataFrame, n_classes: int, note: str | None = Non
     for backbone in cells.index:
         for classifier in cells.columns:
             ours = cells.loc[backbone, classifier]
-            paper = PAPER_TABLE.get(backbone, {}).get(classifier)
-            paper_text, diff = ("—", "—") if paper is None else (f"{paper:.3f}", f"{ours - paper:+.3f}")
+            theirs = paper.get(backbone, {}).get(classifier)
+            paper_text, diff = ("—", "—") if theirs is None else (f"{theirs:.3f}", f"{ours - theirs:+.3f}")
             lines.append(f"| {backbone} | {classifier} | {ours:.3f} | {paper_text} | {diff} | "
                          f"{'yes' if ours > chance else 'no'} |")
     return "\n".join(lines) + "\n"
@@ -134,3 +114,32 @@ def heatmap(table: pd.DataFrame, path, note: str | None = None) -> None:
     fig.tight_layout()
     replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None}))
     plt.close(fig)
+
+
+def _p_text(p: float, n_boot: int | None, bootstrap: bool) -> str:
+    if bootstrap and p == 0 and n_boot:
+        return f"<{1 / n_boot:.3g}"
+    return f"{p:.3g}"
+
+
+def pairwise_markdown(df: pd.DataFrame) -> str:
+    """The pairwise table as Markdown: a one-line explanation, then one row per other cell."""
+    attrs = df.attrs
+    n_boot, level = attrs.get("n_boot"), attrs.get("level", 0.95)
+    best = df["best"].iloc[0] if len(df) else "?"
+    best_f1 = f" (macro F1 {attrs['best_macro_f1']:.3f})" if "best_macro_f1" in attrs else ""
+    details = ", ".join(part for part in (f"n_boot={n_boot}" if n_boot else "",
+                                          f"seed={attrs['seed']}" if "seed" in attrs else "",
+                                          f"{attrs['n_images']} test images" if "n_images" in attrs else "")
+                        if part)
+    header = (f"Best cell {best}{best_f1} vs every other cell: diff = test macro F1 of best − other, "
+              f"with its {level:.0%} paired bootstrap interval over test images"
+              f"{f' ({details})' if details else ''}, the two-sided bootstrap p-value and McNemar's exact p "
+              f"on per-image correctness; significant = the interval excludes 0.")
+    lines = [header, "", "| best | other | diff | low | high | p_value | mcnemar_p | significant |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in df.itertuples(index=False):
+        lines.append(f"| {row.best} | {row.other} | {row.diff:.3f} | {row.low:.3f} | {row.high:.3f} | "
+                     f"{_p_text(row.p_value, n_boot, True)} | {_p_text(row.mcnemar_p, n_boot, False)} | "
+                     f"{'yes' if row.significant else 'no'} |")
+    return "\n".join(lines) + "\n"

@@ -308,7 +308,7 @@ def pairwise_table(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 
     other), low, high, p_value, mcnemar_p (see `paired_comparison`), significant (the interval
     excludes 0). Images are put in image_id order and every row uses the same resamples, so a
     row equals `paired_comparison` on the image_id-sorted arrays. Rows follow dict order.
-    `df.attrs` holds best_macro_f1, n_boot, seed, level and n_images for `pairwise_markdown`.
+    `df.attrs` holds best_macro_f1, n_boot, seed, level and n_images for `table.pairwise_markdown`.
     """
     if len(cells) < 2:
         raise ValueError("pairwise_table needs at least two cells")
@@ -328,32 +328,3 @@ def pairwise_table(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 
     table.attrs.update(best_macro_f1=scores[best], n_boot=int(n_boot), seed=int(seed), level=float(level),
                        n_images=int(y_true.size))
     return table
-
-
-def _p_text(p: float, n_boot: int | None, bootstrap: bool) -> str:
-    if bootstrap and p == 0 and n_boot:
-        return f"<{1 / n_boot:.3g}"
-    return f"{p:.3g}"
-
-
-def pairwise_markdown(df: pd.DataFrame) -> str:
-    """The pairwise table as Markdown: a one-line explanation, then one row per other cell."""
-    attrs = df.attrs
-    n_boot, level = attrs.get("n_boot"), attrs.get("level", 0.95)
-    best = df["best"].iloc[0] if len(df) else "?"
-    best_f1 = f" (macro F1 {attrs['best_macro_f1']:.3f})" if "best_macro_f1" in attrs else ""
-    details = ", ".join(part for part in (f"n_boot={n_boot}" if n_boot else "",
-                                          f"seed={attrs['seed']}" if "seed" in attrs else "",
-                                          f"{attrs['n_images']} test images" if "n_images" in attrs else "")
-                        if part)
-    header = (f"Best cell {best}{best_f1} vs every other cell: diff = test macro F1 of best − other, "
-              f"with its {level:.0%} paired bootstrap interval over test images"
-              f"{f' ({details})' if details else ''}, the two-sided bootstrap p-value and McNemar's exact p "
-              f"on per-image correctness; significant = the interval excludes 0.")
-    lines = [header, "", "| best | other | diff | low | high | p_value | mcnemar_p | significant |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in df.itertuples(index=False):
-        lines.append(f"| {row.best} | {row.other} | {row.diff:.3f} | {row.low:.3f} | {row.high:.3f} | "
-                     f"{_p_text(row.p_value, n_boot, True)} | {_p_text(row.mcnemar_p, n_boot, False)} | "
-                     f"{'yes' if row.significant else 'no'} |")
-    return "\n".join(lines) + "\n"

@@ -1,0 +1,30 @@
+import json
+
+import pyarrow.parquet as pq
+
+from pinclass.atomic import read_metadata, read_table, write_parquet
+from pinclass.extraction import concat_features
+from pinclass.provenance import as_metadata, library_versions, provenance, read_provenance
+from pinclass.rule_io import params_dict, start
+
+log = start(snakemake)
+members, paths = snakemake.params.members, list(snakemake.input.members)
+stamps = [read_metadata(path) for path in paths]
+fused = concat_features(read_table(snakemake.input.sample)["image_id"], [pq.read_table(path) for path in paths])
+sources = {read_provenance(path)["weights"]["source"] for path in paths}
+weights = {"source": sources.pop() if len(sources) == 1 else "mixed",
+           "members": {member: read_provenance(path)["weights"] for member, path in zip(members, paths)}}
+record = provenance(params_dict(snakemake), inputs={"sample": snakemake.input.sample} | dict(zip(members, paths)),
+                    weights=weights, seeds={member: read_provenance(path)["seeds"] for member, path in zip(members, paths)})
+metadata = {
+    "backbone": snakemake.wildcards.fused,
+    "members": json.dumps(members),
+    "input_size": json.dumps([json.loads(stamp["input_size"]) for stamp in stamps]),
+    "weights": "random" if weights["source"] == "random" else "+".join(stamp["weights"] for stamp in stamps),
+    "weights_sha256": "+".join(stamp["weights_sha256"] for stamp in stamps),
+    "dim": fused.column("features").type.list_size,
+    "versions": json.dumps(library_versions(), sort_keys=True),
+} | as_metadata(record)
+write_parquet(fused, snakemake.output[0], metadata)
+log.info("%s = concat(%s): %d rows × %d", snakemake.wildcards.fused, ", ".join(members), fused.num_rows,
+         metadata["dim"])

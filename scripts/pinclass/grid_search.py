@@ -1,0 +1,159 @@
+"""Phase 3 for one (backbone, classifier) cell: grid search on the sample's folds, refit on all of
+train, score once on test. `evaluate()` is the whole step; the rule script only reads the features
+and the sample, calls it, and writes the JSON and the predictions around it.
+
+- Folds: exactly the `fold` column of the sample (fold f validates, the other folds train), so every
+  backbone and classifier sees the same folds. CV score: macro F1 over all classes. Best grid point:
+  highest mean CV macro F1, ties to the first in grid order (scikit-learn's ParameterGrid order).
+- Every fit — grid point × fold, then the refit — returns its macro F1, the warnings it raised
+  (never just printed) and its fit info (iterations, epochs). Grid points × folds run in `n_jobs`
+  worker processes, or one after another for a classifier that uses the threads itself (the NN).
+"""
+
+import time
+import warnings
+from functools import partial
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.metrics import f1_score
+from sklearn.model_selection import ParameterGrid
+from threadpoolctl import threadpool_limits
+
+from pinclass.classifiers import REGISTRY, build_pipeline, summarise_warnings
+from pinclass.config import classifier_settings
+from pinclass.jsonable import plain
+from pinclass.scoring import score_predictions
+
+
+def check_inputs(features, labels, split, fold, n_classes):
+    X = np.asarray(features)
+    if X.ndim != 2:
+        raise ValueError(f"features: expected a 2-d array (n, d), got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.floating):
+        raise ValueError(f"features: expected floats, got {X.dtype}")
+    n = X.shape[0]
+    y = np.asarray(labels)
+    split = np.asarray(split).astype(str)
+    fold = np.asarray(fold)
+    for name, array in (("labels", y), ("split", split), ("fold", fold)):
+        if array.shape != (n,):
+            raise ValueError(f"{name}: expected shape ({n},) to match features, got {array.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels: expected integer label indices, got {y.dtype}")
+    if not np.issubdtype(fold.dtype, np.integer):
+        raise ValueError(f"fold: expected integers, got {fold.dtype}")
+    if n and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"labels: must lie in 0..{n_classes - 1} (one per label name)")
+    bad = sorted(set(np.unique(split)) - {"train", "test"})
+    if bad:
+        raise ValueError(f"split: unexpected value(s) {bad}; expected 'train' or 'test'")
+    train, test = split == "train", split == "test"
+    if not train.any() or not test.any():
+        raise ValueError("split: need both train and test rows")
+    if np.any(fold[test] != -1):
+        raise ValueError("fold: test rows must have fold -1")
+    train_folds = np.unique(fold[train])
+    k = len(train_folds)
+    if k < 2 or not np.array_equal(train_folds, np.arange(k)):
+        raise ValueError(f"fold: train rows must use folds 0..k-1 (k >= 2), each at least once; "
+                         f"found {train_folds.tolist()}")
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"features: {int((~finite).sum())} row(s) contain NaN or infinity, "
+                         f"first at row {int(np.flatnonzero(~finite)[0])}")
+    return X, y.astype(np.int64), train, test, fold[train].astype(np.int64), k
+
+
+def fit_fold(name, pipeline, params, X, y, folds, fold, n_classes) -> dict:
+    """Fit on every fold but `fold`, score macro F1 on `fold`: the score, warnings and fit info."""
+    fitted = clone(pipeline).set_params(**{f"clf__{key}": value for key, value in params.items()})
+    fitted.fit(X[folds != fold], y[folds != fold])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predicted = fitted.predict(X[folds == fold])
+        score = f1_score(y[folds == fold], predicted, average="macro", labels=list(range(n_classes)),
+                         zero_division=0)
+    info = REGISTRY[name].fit_info
+    return {"macro_f1": float(score), "warnings": fitted.fit_warnings_ + summarise_warnings(caught),
+            "info": info(fitted[-1]) if info else {}}
+
+
+def evaluate(classifier: str, features, labels, split, fold, label_names, settings: dict | None,
+             seed: int, *, n_jobs: int = 1):
+    """Grid search on the given folds, refit on all train rows, score on the test rows.
+
+    settings: the classifier's config entry (missing keys take their schema defaults). n_jobs: the
+    job's threads. Returns (result, predicted): the JSON-ready result dict and the predicted label
+    index of each test row, in the order the test rows appear in the inputs.
+    """
+    started = time.perf_counter()
+    label_names = [str(name) for name in label_names]
+    settings = classifier_settings(classifier, settings)
+    X, y, train, test, train_fold, k = check_inputs(features, labels, split, fold, len(label_names))
+    pipeline = build_pipeline(classifier, settings, seed, n_jobs)
+    points = list(ParameterGrid(settings["grid"]))
+    X_train, y_train = X[train], y[train]
+    timings: dict = {}
+
+    with threadpool_limits(limits=n_jobs):
+        t = time.perf_counter()
+        run = partial(fit_fold, classifier, pipeline, X=X_train, y=y_train, folds=train_fold,
+                      n_classes=len(label_names))
+        tasks = [(params, f) for params in points for f in range(k)]
+        if REGISTRY[classifier].threads_inside or n_jobs == 1:
+            outcomes = [run(params=params, fold=f) for params, f in tasks]
+        else:
+            outcomes = Parallel(n_jobs=n_jobs)(delayed(run)(params=params, fold=f) for params, f in tasks)
+        timings["grid_search_s"] = time.perf_counter() - t
+
+        results, warning_log = [], []
+        for i, params in enumerate(points):
+            folds = outcomes[i * k:(i + 1) * k]
+            scores = [outcome["macro_f1"] for outcome in folds]
+            entry = {"params": plain(params), "mean_macro_f1": float(np.mean(scores)),
+                     "std_macro_f1": float(np.std(scores)), "fold_macro_f1": scores}
+            for key in folds[0]["info"]:
+                entry[f"fold_{key}"] = [outcome["info"][key] for outcome in folds]
+            results.append(entry)
+            warning_log += [{"stage": "cv", "params": entry["params"], "fold": f, **w}
+                            for f, outcome in enumerate(folds) for w in outcome["warnings"]]
+        best = int(np.argmax([entry["mean_macro_f1"] for entry in results]))  # ties → first
+        best_params = results[best]["params"]
+
+        final = clone(pipeline).set_params(**{f"clf__{n}": v for n, v in best_params.items()})
+        t = time.perf_counter()
+        final.fit(X_train, y_train)
+        timings["refit_s"] = time.perf_counter() - t
+        warning_log += [{"stage": "refit", "params": best_params, **w} for w in final.fit_warnings_]
+
+        t = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            predicted = np.asarray(final.predict(X[test])).astype(np.int64)
+        timings["predict_s"] = time.perf_counter() - t
+        warning_log += [{"stage": "predict", **w} for w in summarise_warnings(caught)]
+
+    scores = score_predictions(y[test], predicted, label_names)
+    timings["total_s"] = time.perf_counter() - started
+    info = REGISTRY[classifier].fit_info
+    result = {
+        "classifier": classifier,
+        "macro_f1": scores["macro_f1"],
+        "accuracy": scores["accuracy"],
+        "best_params": best_params,
+        "cv": {"grid": settings["grid"], "n_folds": k, "scoring": "macro_f1", "best_index": best,
+               "results": results},
+        "labels": label_names,
+        "per_class": scores["per_class"],
+        "confusion_matrix": scores["confusion_matrix"],
+        "n_train": int(train.sum()),
+        "n_test": int(test.sum()),
+        "settings": settings,
+        "seed": int(seed),
+        "refit": info(final[-1]) if info else {},
+        "warnings": warning_log,
+        "timings": {name: round(float(value), 3) for name, value in timings.items()},
+    }
+    return plain(result), predicted
