@@ -8,14 +8,16 @@ GPU ?=
 FLAVOUR := $(if $(GPU),gpu,cpu)
 OTHER := $(if $(GPU),cpu,gpu)
 REQUIREMENTS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
+OTHER_TENSORFLOW := $(if $(GPU),tensorflow_cpu,tensorflow)
 STAMP := $(VENV)/.installed-$(FLAVOUR)
 
 .PHONY: setup demo test lint
 
-# The CPU and GPU builds of TensorFlow install the same files: switching removes the other first.
+# The CPU and GPU builds of TensorFlow install the same files: the other one goes first. Each target
+# installs the flavour it is called with: after `make GPU=1 setup`, say `make GPU=1 test` (or demo).
 $(STAMP): $(REQUIREMENTS) requirements-common.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	if [ -e $(VENV)/.installed-$(OTHER) ]; then $(BIN)/pip uninstall --quiet --yes tensorflow tensorflow_cpu; fi
+	$(BIN)/pip uninstall --quiet --yes $(OTHER_TENSORFLOW) 2>/dev/null || true
 	$(BIN)/pip install --quiet -r $(REQUIREMENTS)
 	rm -f $(VENV)/.installed-$(OTHER)
 	touch $@

@@ -83,11 +83,12 @@ def _one_fit(conn, X, y, split, scaling, C, max_iter, seed):
     conn.close()
 
 
-def timed_fit(X, y, split, scaling, C, max_iter, seed, cap):
-    """One fit in a forked child; {'seconds': ...} or {'capped': cap} if it ran past `cap` seconds."""
+def run_capped(function, args, cap):
+    """`function(conn, *args)` in a forked child that sends one dict on `conn`; that dict, or
+    {'capped': cap} if it ran past `cap` seconds."""
     ctx = mp.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_one_fit, args=(send, X, y, split, scaling, C, max_iter, seed))
+    child = ctx.Process(target=function, args=(send, *args))
     started = time.perf_counter()
     child.start()
     send.close()
@@ -149,7 +150,7 @@ def main(argv=None):
         print("|---|---|---|---|---|")
     timings = {}
     for way in ways:
-        r = timed_fit(X, y, split, way, args.C, args.max_iter, args.seed, args.cap)
+        r = run_capped(_one_fit, (X, y, split, way, args.C, args.max_iter, args.seed), args.cap)
         timings[way] = r
         if "failed" in r:
             print(f"| {way} | failed ({r['failed']}) | – | – | – |", flush=True)

@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ DEMO_CRAWL = "resources/demo_crawl"
 
 
 EXTRACTED = list(extracted_backbones(config))
+NOTHING = "(?!)"  # a wildcard constraint no name matches (an empty one would match any)
 FUSIONS = [name for name in config["backbones"] if name not in EXTRACTED]
 
 
@@ -44,9 +46,9 @@ localrules:
 
 
 wildcard_constraints:
-    backbone="|".join(config["backbones"]),
+    backbone="|".join(config["backbones"]),  # names are [A-Za-z0-9_] (schema): no escaping needed
     classifier="|".join(config["classifiers"]),
-    weights_file="|".join(get_weights_files()).replace(".", r"\.") or "none",
+    weights_file="|".join(map(re.escape, get_weights_files())) or NOTHING,
     shard=r"\d+",
     n=r"\d+",
 

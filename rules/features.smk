@@ -82,7 +82,7 @@ rule fuse_features:
     benchmark:
         "logs/benchmarks/fuse_features/{fused}.tsv"
     wildcard_constraints:
-        fused="|".join(FUSIONS),
+        fused="|".join(FUSIONS) or NOTHING,
     conda:
         "../envs/data.yaml"
     resources:

@@ -1,4 +1,8 @@
 import json
+import os
+
+# This job asks the scheduler for no GPU: keep TensorFlow (the NN) off any GPU the node has.
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import pandas as pd
 import pyarrow.parquet as pq

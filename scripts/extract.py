@@ -20,7 +20,7 @@ from pinclass.atomic import read_table, write_parquet  # noqa: E402
 from pinclass.backbones import build_backbone  # noqa: E402
 from pinclass.extraction import (ChunkStore, configure_threads, extract_resumable, features_table,  # noqa: E402
                                  image_paths)
-from pinclass.provenance import as_metadata, library_versions, provenance  # noqa: E402
+from pinclass.provenance import as_metadata, code_sha256, library_versions, provenance  # noqa: E402
 from pinclass.weights import WeightsFile, verify_weights  # noqa: E402
 
 params, backbone, wildcards = snakemake.params, snakemake.wildcards.backbone, snakemake.wildcards
@@ -53,7 +53,8 @@ model = build_backbone(spec, size, weights_path, seed=params.seed if weights_pat
 log.info("%s (%s) at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, spec["model"],
          size, weights, len(sample), batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
 store = ChunkStore(f"results/features/resume/{backbone}/{wildcards.shard}-of-{wildcards.n}",
-                   {"backbone": backbone, "params": params_dict(snakemake), "weights": weights, "device": device})
+                   {"backbone": backbone, "params": params_dict(snakemake), "weights": weights, "device": device,
+                    "code": code_sha256(), "versions": library_versions(), "build": devices.build_info()})
 features = extract_resumable(image_paths(sample, params.root), list(sample["image_id"]), list(sample["sha256"]),
                              model, size, batch_size, snakemake.threads,
                              snakemake.resources.get("chunk_size", 512), store, log)

@@ -148,6 +148,10 @@ def test_files_of_a_backbone_removed_from_the_config_are_left_alone(copy):
     report = audit(copy)
     assert report["ok"], report["problems"]
     assert not any("convnext_tiny" in check["file"] for check in report["checks"])
+    assert report["not_in_table"] == ["results/features/convnext_tiny.parquet",
+                                      "results/predictions/convnext_tiny/knn.parquet",
+                                      "results/predictions/convnext_tiny/lsvm.parquet",
+                                      "results/scores/convnext_tiny/knn.json", "results/scores/convnext_tiny/lsvm.json"]
 
 
 def test_a_bootstrap_interval_is_recomputed(copy):

@@ -21,7 +21,7 @@ from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from pinclass import classifiers
 from pinclass.config import classifier_settings
@@ -319,7 +319,7 @@ def test_invalid_settings_and_inputs_are_refused():
     with pytest.raises(ValueError, match="not a parameter"):
         evaluate("knn", settings={"grid": {"k": [1]}}, **ok)
     with pytest.raises(ValueError, match="unknown classifier"):
-        evaluate("svm_rbf", settings={}, **ok)
+        evaluate("svm_poly", settings={}, **ok)
     bad_fold = fold.copy()
     bad_fold[np.flatnonzero(split == "train")[0]] = -1
     with pytest.raises(ValueError, match="fold"):
@@ -499,3 +499,32 @@ def test_nn_early_stopping_restores_the_best_epoch():
     loss = -np.mean(np.log(proba[np.arange(len(val)), np.searchsorted(nn.classes_, y[val])]))
     assert loss == pytest.approx(min(nn.history_["val_loss"]), rel=1e-4)
     assert loss < nn.history_["val_loss"][-1]
+
+
+def rings(seed=0, per_class=60):
+    """Four concentric rings in the plane, plus noise dimensions: no linear boundary separates them."""
+    rng = np.random.default_rng(seed)
+    radius = np.repeat(np.arange(1, 5), per_class) + rng.normal(0, 0.08, 4 * per_class)
+    angle = rng.uniform(0, 2 * np.pi, 4 * per_class)
+    X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle), rng.normal(0, 0.05, (4 * per_class, 4))])
+    y = np.repeat(np.arange(4), per_class)
+    position = np.tile(np.arange(per_class), 4)
+    split = np.where(position < 40, "train", "test")
+    fold = np.where(split == "train", position % 3, -1)
+    return X.astype(np.float32), y, split, fold
+
+
+@pytest.mark.parametrize("method", ["nystroem", "exact"])
+def test_svm_rbf_separates_what_no_linear_model_can(method):
+    X, y, split, fold = rings()
+    settings = {"grid": {"C": [10], "gamma": [1.0]}, "scaling": "none", "method": method, "n_components": 100}
+    rbf, predicted = evaluate("svm_rbf", X, y, split, fold, NAMES4, settings, seed=0)
+    linear, _ = evaluate("lsvm", X, y, split, fold, NAMES4, {"grid": {"C": [10]}, "scaling": "none"}, seed=0)
+    assert rbf["macro_f1"] > 0.95 and linear["macro_f1"] < 0.6
+    if method == "exact":  # libsvm itself, nothing in between
+        train = split == "train"
+        reference = SVC(C=10, gamma=1.0, kernel="rbf").fit(X[train], y[train])
+        assert np.array_equal(predicted, reference.predict(X[~train]))
+        assert rbf["refit"]["n_support"] == int(reference.n_support_.sum())
+    else:
+        assert rbf["refit"]["n_iter"] > 0

@@ -30,6 +30,8 @@ def test_the_papers_config_is_valid_and_gets_defaults():
     (lambda c: c["backbones"].update(x={"model": "ResNet50", "input_size": 8}),
      "'backbones.x.input_size': 8 is less than the minimum"),
     (lambda c: c["backbones"].update(x={"input_size": 64}), "'backbones.x': 'model' is a required property"),
+    (lambda c: c["backbones"].update({"a+b": {"concat": ["convnext_base", "convnext_tiny"]}}),
+     "'backbones': 'a+b' does not match"),
     (lambda c: c["backbones"].update(x={"model": "ResNet50", "input_size": 64}),
      "'backbones.x.weights': 'imagenet' weights need the entry's weights file"),
     (lambda c: c["backbones"]["convnext_base"]["weights"].update(hash="abc"), "'backbones.convnext_base.weights.hash'"),

@@ -38,7 +38,9 @@ def test_granted_gpus_read_cuda_visible_devices(value, ids):
 
 def test_auto_runs_on_the_cpu_only_when_no_gpu_was_granted():
     assert devices.choose("auto", CPU_BUILD) == "cpu"
-    assert devices.choose("auto", with_(GPU_BUILD, gpus_seen=2)) == "gpu"
+    assert devices.choose("auto", with_(GPU_BUILD, gpus_seen=2)) == "cpu"  # visible but nobody granted them
+    assert devices.choose("auto", with_(GPU_BUILD, gpus_seen=1, granted=("3",))) == "gpu"
+    assert devices.choose("gpu", with_(GPU_BUILD, gpus_seen=1)) == "gpu"
     assert devices.choose("gpu", with_(GPU_BUILD, gpus_seen=1, granted=("0",))) == "gpu"
     assert devices.choose("cpu", with_(GPU_BUILD, gpus_seen=1, granted=("0",))) == "cpu"
 

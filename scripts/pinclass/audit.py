@@ -28,7 +28,8 @@ calls that stage's own validator and turns its exception into a finding.
                  decimals) and its means are the means.
 
 The report: {"ok", "workdir", "images", "checks": [{"check", "file", "ok", "detail"}, ...],
-"problems": [one line each, starting with the file concerned], "summary": counts}.
+"problems": [one line each, starting with the file concerned], "not_in_table": [outputs left alone],
+"summary": counts}.
 """
 
 import argparse
@@ -69,7 +70,7 @@ class Report:
     """Collects checks and problem lines."""
 
     def __init__(self):
-        self.checks, self.problems = [], []
+        self.checks, self.problems, self.not_in_table = [], [], []
         self.counts = {"inputs_rehashed": 0, "images_rehashed": 0, "scores": 0, "features": 0}
 
     def add(self, check: str, file: str, problems: list[str], detail: str = "", lines: list[str] | None = None):
@@ -92,6 +93,7 @@ class Report:
             entry["passed" if c["ok"] else "failed"] += 1
         return {"ok": not self.problems, "workdir": str(workdir), "images": images,
                 "checks": self.checks, "problems": self.problems,
+                "not_in_table": self.not_in_table,  # outputs of cells the table no longer names: not audited
                 "summary": {"checks": len(self.checks), "passed": len(self.checks) - failed, "failed": failed,
                             "problems": len(self.problems), "by_check": by_check, **self.counts}}
 
@@ -425,7 +427,7 @@ def check_features(report: Report, workdir: Path, sample: pd.DataFrame | None, c
 
             try:  # the classify step's own join: same ids, none repeated, labels in config order
                 features_for_sample(sample, table, categories)
-            except (JoinError, AttributeError) as error:  # AttributeError: not a fixed-size list (below)
+            except (JoinError, AttributeError, KeyError, IndexError) as error:  # e.g. not a fixed-size list (below)
                 problems.append(str(error))
             else:
                 if ids != sample["image_id"].tolist():
@@ -611,6 +613,7 @@ def audit(workdir=".", rehash_images: str = "sample") -> dict:
     cells = table_cells(None if parsed is None else parsed[0])
     backbones = list(dict.fromkeys(backbone for backbone, _ in cells))
     check_inputs(report, workdir, cells, backbones)
+    report.not_in_table = [rel for rel in _output_files(workdir) if not _of_the_table(rel, set(cells), set(backbones))]
     frames = {
         RAW: _read_parquet(report, workdir, RAW, "manifest", ("image_id", "path")),
         INGEST_REJECTED: _read_parquet(report, workdir, INGEST_REJECTED, "manifest", ("image_id",)),

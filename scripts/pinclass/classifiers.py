@@ -15,7 +15,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC
+from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC, RBFSVC
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,12 @@ register("nn", Classifier(
 register("logreg", Classifier(
     build=lambda s, seed, n_jobs: LogisticRegression(max_iter=s["max_iter"], tol=s["tol"], random_state=seed),
     fit_info=lambda e: {"n_iter": int(np.max(e.n_iter_))}))
+
+# Beyond the paper (its future work): a non-linear SVM; see README "Classifiers" for exact vs Nyström.
+register("svm_rbf", Classifier(
+    build=lambda s, seed, n_jobs: RBFSVC(method=s["method"], n_components=s["n_components"], tol=s["tol"],
+                                         max_iter=s["max_iter"], random_state=seed),
+    fit_info=lambda e: e.fit_info()))
 
 
 def summarise_warnings(caught) -> list:

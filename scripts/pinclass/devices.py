@@ -1,9 +1,10 @@
 """Which device a TensorFlow job runs on: the policy `extract.device` against what the scheduler
 granted and what TensorFlow can see. A job holding a GPU never runs on the CPU in silence.
 
-`auto`: a GPU when TensorFlow sees one; the CPU when none was granted and none is seen (a laptop or
-a CPU node); a stop when one was granted (CUDA_VISIBLE_DEVICES names devices, as SLURM and the
-local GPU slots set it) but TensorFlow sees none. `gpu`: a stop whenever TensorFlow sees none.
+`auto`: the GPUs granted to the job (CUDA_VISIBLE_DEVICES names devices, as SLURM and the local GPU
+slots set it) when TensorFlow sees them; the CPU, with GPUs hidden, when none was granted (a laptop,
+a CPU node, a workstation run without `--resources gpu=N`: no job takes a GPU nobody gave it); a
+stop when one was granted but TensorFlow sees none. `gpu`: a stop whenever TensorFlow sees none.
 `cpu`: GPUs hidden from TensorFlow.
 """
 
@@ -43,12 +44,10 @@ def choose(policy: str, facts: Facts) -> str:
     """'gpu' or 'cpu' for `policy`, or DeviceError naming why a granted or required GPU is unusable."""
     if policy not in POLICIES:
         raise ValueError(f"extract.device must be one of {POLICIES}, not {policy!r}")
-    if policy == "cpu":
+    if policy == "cpu" or (policy == "auto" and not facts.granted):
         return "cpu"
     if facts.gpus_seen:
         return "gpu"
-    if policy == "auto" and not facts.granted:
-        return "cpu"
     held = f"this job was granted GPU {','.join(facts.granted)}" if facts.granted else "no GPU was granted"
     raise DeviceError(f"extract.device is '{policy}' and {held}, but TensorFlow sees no GPU: {cause(facts)}. "
                       "Stopping rather than running on the CPU.")

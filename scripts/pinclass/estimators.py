@@ -201,3 +201,58 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class RBFSVC(ClassifierMixin, BaseEstimator):
+    """SVM with an RBF kernel exp(-gamma ||x - y||²), one-vs-rest decisions.
+
+    method "exact": libsvm's SVC (one-vs-one inside; time grows with the square of the rows and more).
+    method "nystroem": the kernel approximated by a Nyström map onto `n_components` seeded landmark
+    rows, then the one-vs-rest linear SVM (`OvRLinearSVC`) on the mapped rows — the same model up to
+    the approximation, at the cost of a linear SVM on n_components columns.
+    """
+
+    def __init__(self, C=1.0, gamma=1.0, method="exact", n_components=2048, tol=1e-4, max_iter=1000,
+                 random_state=0):
+        self.C = C
+        self.gamma = gamma
+        self.method = method
+        self.n_components = n_components
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from sklearn.kernel_approximation import Nystroem
+        from sklearn.svm import SVC
+
+        X = np.asarray(X, dtype=np.float64)
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = X.shape[1]
+        if self.method == "exact":
+            self.map_ = None
+            self.model_ = SVC(C=self.C, kernel="rbf", gamma=self.gamma, tol=self.tol, cache_size=2000,
+                              decision_function_shape="ovr", random_state=self.random_state).fit(X, y)
+        elif self.method == "nystroem":
+            self.map_ = Nystroem(kernel="rbf", gamma=self.gamma, n_components=min(self.n_components, len(X)),
+                                 random_state=self.random_state).fit(X)
+            self.model_ = OvRLinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter,
+                                       random_state=self.random_state).fit(self.map_.transform(X), y)
+        else:
+            raise ValueError(f"method: expected 'exact' or 'nystroem', got {self.method!r}")
+        return self
+
+    def _mapped(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        return X if self.map_ is None else self.map_.transform(X)
+
+    def decision_function(self, X):
+        return self.model_.decision_function(self._mapped(X))
+
+    def predict(self, X):
+        return self.model_.predict(self._mapped(X))
+
+    def fit_info(self) -> dict:
+        if self.map_ is None:
+            return {"n_support": int(self.model_.n_support_.sum())}
+        return {"n_iter": int(np.max(self.model_.n_iter_)), "dual": int(self.model_.dual_)}

@@ -81,8 +81,9 @@ class ChunkStore:
     """Finished chunks of one extraction job, outside Snakemake's outputs (which a failed job loses).
 
     A chunk's file name is a hash of everything that made it: the job's `identity` (backbone, the
-    job's params — input size, weights source, seed, code —, the weights file's hash, the device used)
-    and the chunk's image ids and file hashes. A chunk is reused only when all of these match, so
+    job's params — input size, weights source, seed —, the weights file's hash, the device used, the
+    code under scripts/, the library versions and TensorFlow's build) and the chunk's image ids and
+    file hashes. A chunk is reused only when all of these match, so
     chunks from other weights, another sample or other code are never read.
     """
 
