@@ -25,18 +25,37 @@ rule classify:
         "../scripts/classify.py"
 
 
+rule ensemble:
+    input:
+        scores=lambda wildcards: get_ensemble_cells(wildcards, "scores", "json"),
+        predictions=lambda wildcards: get_ensemble_cells(wildcards, "predictions", "parquet"),
+    output:
+        scores="results/scores/{ensemble}/ensemble.json",
+        predictions="results/predictions/{ensemble}/ensemble.parquet",
+    log:
+        "logs/ensemble/{ensemble}.log",
+    benchmark:
+        "logs/benchmarks/ensemble/{ensemble}.tsv"
+    wildcard_constraints:
+        ensemble="|".join(config["ensembles"]) or NOTHING,
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=on_attempt(2000),
+        runtime=on_attempt(10),
+    params:
+        cells=lambda wildcards: config["ensembles"][wildcards.ensemble],
+        categories=config["categories"],
+        uncertainty=config["uncertainty"],
+        code=code_version("ensemble"),
+    script:
+        "../scripts/ensemble.py"
+
+
 rule aggregate:
     input:
-        scores=expand(
-            "results/scores/{backbone}/{classifier}.json",
-            backbone=config["backbones"],
-            classifier=config["classifiers"],
-        ),
-        predictions=expand(
-            "results/predictions/{backbone}/{classifier}.parquet",
-            backbone=config["backbones"],
-            classifier=config["classifiers"],
-        ),
+        scores=get_cells("scores", "json"),
+        predictions=get_cells("predictions", "parquet"),
     output:
         csv=report("results/table.csv", caption="../report/table.rst", category="4. Results"),
         md="results/table.md",
@@ -63,6 +82,7 @@ rule aggregate:
     params:
         backbones=list(config["backbones"]),
         classifiers=list(config["classifiers"]),
+        ensembles=list(config["ensembles"]),
         paper={name: entry.get("paper", {}) for name, entry in config["backbones"].items()},
         categories=config["categories"],
         uncertainty=config["uncertainty"],

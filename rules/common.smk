@@ -43,6 +43,7 @@ localrules:
     merge_features,
     fuse_features,
     sample,
+    ensemble,
 
 
 wildcard_constraints:
@@ -130,6 +131,26 @@ def get_extract_input(wildcards):
         folder = "resources/weights" if config["weights"] == "imagenet" else config["weights"]
         inputs["weights"] = f"{folder}/{config['backbones'][wildcards.backbone]['weights']['file']}"
     return inputs
+
+
+def get_cells(kind, suffix):
+    """Every cell's scores or predictions file: backbones × classifiers, then the ensembles."""
+    return expand(
+        "results/{kind}/{backbone}/{classifier}.{suffix}",
+        kind=kind,
+        backbone=config["backbones"],
+        classifier=config["classifiers"],
+        suffix=suffix,
+    ) + expand(
+        "results/{kind}/{ensemble}/ensemble.{suffix}",
+        kind=kind,
+        ensemble=config["ensembles"],
+        suffix=suffix,
+    )
+
+
+def get_ensemble_cells(wildcards, kind, suffix):
+    return [f"results/{kind}/{cell}.{suffix}" for cell in config["ensembles"][wildcards.ensemble]]
 
 
 def get_fusion_members(wildcards):

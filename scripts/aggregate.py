@@ -19,7 +19,7 @@ for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predic
     intervals[cell] = score["macro_f1_ci"]["low"], score["macro_f1_ci"]["high"]
     random_weights |= score["provenance"]["weights"]["source"] == "random"
 note = RANDOM_WEIGHTS_NOTE if random_weights else None
-table = build_table(scores, params.backbones, params.classifiers)
+table = build_table(scores, params.backbones, params.classifiers, params.ensembles)
 bootstrap = params.uncertainty
 if len(predictions) > 1:
     pairwise = pairwise_table(predictions, len(params.categories), n_boot=bootstrap["n_boot"], seed=bootstrap["seed"],

@@ -5,9 +5,11 @@ import os
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, read_table, write_json, write_parquet
+from pinclass.extraction import vector_column
 from pinclass.grid_search import evaluate
 from pinclass.joining import features_for_sample
 from pinclass.provenance import provenance, read_provenance, sha256_file
@@ -19,9 +21,9 @@ params, inputs, output = snakemake.params, snakemake.input, snakemake.output
 backbone, classifier = snakemake.wildcards.backbone, snakemake.wildcards.classifier
 sample = read_table(inputs.sample)
 features = features_for_sample(sample, pq.read_table(inputs.features), params.categories)
-result, predicted = evaluate(classifier, features, sample["label"].to_numpy(), sample["split"].to_numpy(),
-                             sample["fold"].to_numpy(), params.categories, params.settings, params.seed,
-                             n_jobs=snakemake.threads)
+result, predicted, probabilities = evaluate(
+    classifier, features, sample["label"].to_numpy(), sample["split"].to_numpy(), sample["fold"].to_numpy(),
+    params.categories, params.settings, params.seed, n_jobs=snakemake.threads, return_probabilities=True)
 
 test = sample[sample["split"] == "test"]
 predictions = pd.DataFrame({"image_id": test["image_id"].to_numpy(), "label": test["label"].to_numpy(),
@@ -37,7 +39,8 @@ record = provenance(params_dict(snakemake), inputs={"features": inputs.features,
                            **features_record["seeds"]},
                     weights=features_record["weights"]
                     | {"features_input_size": json.loads(read_metadata(inputs.features)["input_size"])})
-write_parquet(predictions, output.predictions)
+write_parquet(pa.Table.from_pandas(predictions, preserve_index=False)
+              .append_column("probabilities", vector_column(probabilities)), output.predictions)
 record["outputs"] = {"predictions": {"path": output.predictions, "sha256": sha256_file(output.predictions)}}
 write_json({"backbone": backbone, **result, "provenance": record}, output.scores)
 log.info("%s/%s: test macro F1 %.4f, best %s, warnings %d", backbone, classifier, result["macro_f1"],

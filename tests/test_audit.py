@@ -30,7 +30,8 @@ def finished_run(tmp_path_factory) -> Path:
     linear SVM (aggregate's pairwise comparison needs two cells)."""
     workdir = tmp_path_factory.mktemp("audit_run")
     config = small_config(backbones=tiny_backbones(BACKBONE, batch_size=8),
-                          classifiers={CLASSIFIER: {"grid": {"n_neighbors": [1, 3]}}, "lsvm": {"grid": {"C": [1]}}})
+                          classifiers={CLASSIFIER: {"grid": {"n_neighbors": [1, 3]}}, "lsvm": {"grid": {"C": [1]}}},
+                          ensembles={"both": [f"{BACKBONE}/{CLASSIFIER}", f"{BACKBONE}/lsvm"]})
     result = run_snakemake(workdir, config, "--cores", "2", "results/table.csv", timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
@@ -69,7 +70,7 @@ def test_a_fresh_run_passes(finished_run):
                                                       "manifest", "table"}
     n_sample = len(pd.read_parquet(finished_run / SAMPLE))
     assert report["summary"]["images_rehashed"] == n_sample
-    assert report["summary"]["scores"] == 2 and report["summary"]["features"] == 1
+    assert report["summary"]["scores"] == 3 and report["summary"]["features"] == 1  # knn, lsvm, the ensemble
     clean = audit(finished_run, rehash_images="clean")
     assert clean["ok"] and clean["summary"]["images_rehashed"] > n_sample
     assert audit(finished_run, rehash_images="none")["summary"]["images_rehashed"] == 0
@@ -216,3 +217,13 @@ def test_two_runs_give_identical_results_but_for_timings(finished_run, tmp_path)
             assert a == b, rel
         else:
             assert first.read_bytes() == path.read_bytes(), rel
+
+
+def test_an_ensemble_is_audited_like_any_cell(copy):
+    assert audit(copy)["ok"]
+    ensemble_scores = "results/scores/both/ensemble.json"
+    score = json.loads((copy / ensemble_scores).read_text())
+    assert score["members"] == [f"{BACKBONE}/{CLASSIFIER}", f"{BACKBONE}/lsvm"]
+    score["accuracy"] += 0.01
+    write_json(score, copy / ensemble_scores)
+    assert_fails_with(audit(copy), ensemble_scores, "(both, ensemble)", "accuracy", "results/predictions/both/")

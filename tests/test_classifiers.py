@@ -27,6 +27,7 @@ from pinclass import classifiers
 from pinclass.config import classifier_settings
 from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC
 from pinclass.grid_search import evaluate
+from pinclass.probabilities import fit_temperature, softmax
 from pinclass.scoring import score_predictions
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -528,3 +529,25 @@ def test_svm_rbf_separates_what_no_linear_model_can(method):
         assert rbf["refit"]["n_support"] == int(reference.n_support_.sum())
     else:
         assert rbf["refit"]["n_iter"] > 0
+
+
+def test_temperature_scaling_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    margins = rng.normal(0, 3, (4000, 5))
+    labels = np.array([rng.choice(5, p=p) for p in softmax(margins, 2.5)])
+    assert fit_temperature(margins, labels) == pytest.approx(2.5, rel=0.1)
+
+
+@pytest.mark.parametrize("name, source", [("lsvm", "decision_function"), ("knn", "predict_proba"),
+                                          ("logreg", "predict_proba")])
+def test_every_cell_gives_class_probabilities_of_its_test_rows(name, source):
+    X, y, split, fold = _noisy_data()
+    result, predicted, probabilities = evaluate(name, X, y, split, fold, NAMES4 + ["unused"], {}, seed=0,
+                                                return_probabilities=True)
+    assert probabilities.shape == ((split == "test").sum(), 5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-6)
+    assert (probabilities[:, 4] == 0).all()  # a label without training rows gets no probability
+    assert result["probabilities"]["source"] == source
+    if name == "lsvm":  # a monotone map of the margins: the same decisions
+        assert np.array_equal(probabilities.argmax(axis=1), predicted)
+        assert result["probabilities"]["temperature"] > 0

@@ -30,9 +30,13 @@ TINY_CLASSIFIERS = {
 }
 
 
+ENSEMBLES = {"vote": ["convnext_base/knn", "efficientnetv2_b3/lsvm", "fused/logreg"]}
+
+
 def tiny_config(crawl, **overrides):
     settings = dict(data={"root": str(crawl), "manifest": None}, backbones=TINY_BACKBONES,
-                    classifiers=TINY_CLASSIFIERS, uncertainty={"n_boot": 200, "seed": 0, "level": 0.95})
+                    classifiers=TINY_CLASSIFIERS, ensembles=ENSEMBLES,
+                    uncertainty={"n_boot": 200, "seed": 0, "level": 0.95})
     return small_config(**(settings | overrides))
 
 
@@ -50,9 +54,11 @@ def complete_run(tmp_path_factory):
 def test_the_whole_dag_ends_with_the_full_table(complete_run):
     workdir, _ = complete_run
     table = pd.read_csv(workdir / "results/table.csv", comment="#")
-    assert list(table["backbone"]) == BACKBONES + ["mean"] and len(BACKBONES) == 8
-    assert list(table.columns) == ["backbone", "knn", "lsvm", "nn", "logreg", "mean"]
-    assert table.drop(columns="backbone").iloc[:-1, :3].notna().all().all()
+    assert list(table["backbone"]) == BACKBONES + ["vote", "mean"] and len(BACKBONES) == 8
+    assert list(table.columns) == ["backbone", "knn", "lsvm", "nn", "logreg", "ensemble", "mean"]
+    vote = table.set_index("backbone").loc["vote"]
+    assert vote[["knn", "lsvm", "nn", "logreg"]].isna().all() and vote["ensemble"] == vote["mean"]
+    assert table.drop(columns="backbone").iloc[:len(BACKBONES), :4].notna().all().all()
     first_line = (workdir / "results/table.md").read_text().splitlines()[0]
     assert "RANDOM weights" in first_line
     for name in ("table.tex", "table.png", "paper_comparison.md", "pairwise.md", "pairwise.csv"):
@@ -68,6 +74,23 @@ def test_a_fusion_concatenates_its_members_features_row_by_row(complete_run):
     assert features["fused"].column("image_id").to_pylist() == features["convnext_base"].column("image_id").to_pylist()
     assert read_metadata(workdir / "results/features/fused.parquet")["dim"] == str(1024 + 1536)
     assert not (workdir / "logs/extract/fused").exists()
+
+
+def test_an_ensemble_is_the_soft_vote_of_its_cells(complete_run):
+    workdir, _ = complete_run
+    cells = [pq.read_table(workdir / f"results/predictions/{cell}.parquet") for cell in ENSEMBLES["vote"]]
+    mean = np.mean([features_matrix(t.rename_columns(["image_id", "label", "predicted", "features"]))
+                    for t in cells], axis=0)
+    vote = pd.read_parquet(workdir / "results/predictions/vote/ensemble.parquet")
+    assert list(vote["predicted"]) == list(mean.argmax(axis=1))
+    score = json.loads((workdir / "results/scores/vote/ensemble.json").read_text())
+    assert score["members"] == ENSEMBLES["vote"] and score["macro_f1"] == pytest.approx(
+        f1_score(vote["label"], vote["predicted"], average="macro", labels=range(len(SMALL_CATEGORIES)),
+                 zero_division=0), abs=1e-12)
+    assert score["macro_f1_ci"]["low"] <= score["macro_f1"] <= score["macro_f1_ci"]["high"]
+    for cell in ENSEMBLES["vote"]:  # every cell's probabilities say how they were made
+        made = json.loads((workdir / f"results/scores/{cell}.json").read_text())["probabilities"]
+        assert made["source"] == ("decision_function" if cell.endswith("lsvm") else "predict_proba")
 
 
 def test_every_cell_is_recomputable_from_its_predictions(complete_run):
@@ -100,7 +123,7 @@ def downstream_of_sample(backbones=TINY_BACKBONES, classifiers=TINY_CLASSIFIERS)
     return {"extract": sum(b.get("shards", 1) for b in extracted), "merge_features": len(extracted),
             "fuse_features": len(backbones) - len(extracted),
             "classify": len(backbones) * len(classifiers), "plot_cell": len(backbones) * len(classifiers),
-            "aggregate": 1, "all": 1}
+            "ensemble": len(ENSEMBLES), "aggregate": 1, "all": 1}
 
 
 def test_nothing_changed_nothing_to_do(complete_run):
@@ -113,7 +136,8 @@ def test_a_new_lsvm_grid_reruns_only_the_lsvm_jobs(complete_run):
     classifiers = json.loads(json.dumps(TINY_CLASSIFIERS))
     classifiers["lsvm"]["grid"]["C"] = [0.1, 1.0, 10.0]
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
-    assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "aggregate": 1, "all": 1}
+    # the vote holds an LSVM cell: it reruns too
+    assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "ensemble": 1, "aggregate": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"lsvm"}
 

@@ -550,44 +550,52 @@ def read_results_table(report: Report, workdir: Path):
 
 
 def table_cells(table: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """The filled cells (an ensemble row fills only its `ensemble` column)."""
     if table is None:
         return []
-    return [(backbone, classifier) for backbone in table["backbone"].iloc[:-1] for classifier in table.columns[1:-1]]
+    body = table.iloc[:-1].set_index("backbone")
+    return [(backbone, column) for backbone in body.index for column in table.columns[1:-1]
+            if not pd.isna(body.loc[backbone, column])]
 
 
 def check_table(report: Report, table: pd.DataFrame, note: list[str], scores: dict) -> None:
-    classifiers = list(table.columns[1:-1])
+    columns = list(table.columns[1:-1])
     body = table.iloc[:-1].set_index("backbone")
     means = table.iloc[-1]
-    backbones = list(body.index)
+    rows = list(body.index)
     problems = []
-    if len(set(backbones)) != len(backbones):
-        problems.append(f"repeats backbone row(s) {_duplicates(pd.Series(backbones))}")
+    if len(set(rows)) != len(rows):
+        problems.append(f"repeats backbone row(s) {_duplicates(pd.Series(rows))}")
+    filled = set(table_cells(table))
+    for row in rows:  # a backbone row fills every classifier column, an ensemble row only `ensemble`
+        ensemble_row = "ensemble" in columns and (row, "ensemble") in filled
+        wanted = {(row, "ensemble")} if ensemble_row else {(row, c) for c in columns if c != "ensemble"}
+        if {cell for cell in filled if cell[0] == row} != wanted:
+            problems.append(f"row {row} has empty or extra cells: filled {sorted(c for r, c in filled if r == row)}")
     values = {}
-    for backbone in backbones:
-        for classifier in classifiers:
-            score_rel = f"{RESULTS}/scores/{backbone}/{classifier}.json"
-            cell_value = body.loc[backbone, classifier]
-            if isinstance(cell_value, pd.Series):
-                cell_value = cell_value.iloc[0]
-            score = scores.get((backbone, classifier))
-            if score is None or "macro_f1" not in score:
-                problems.append(f"cell ({backbone}, {classifier}) {cell_value} has no readable {score_rel}")
-                continue
-            values[backbone, classifier] = float(score["macro_f1"])
-            if not _close(cell_value, score["macro_f1"], TABLE_TOLERANCE):
-                problems.append(f"cell ({backbone}, {classifier}) {cell_value} != macro_f1 "
-                                f"{_num(score['macro_f1'])} of {score_rel}")
-    if len(values) == len(backbones) * len(classifiers) and not problems:
-        for backbone in backbones:
-            expected = float(np.mean([values[backbone, c] for c in classifiers]))
-            got = body.loc[backbone, "mean"]
+    for backbone, classifier in sorted(filled):
+        score_rel = f"{RESULTS}/scores/{backbone}/{classifier}.json"
+        cell_value = body.loc[backbone, classifier]
+        if isinstance(cell_value, pd.Series):
+            cell_value = cell_value.iloc[0]
+        score = scores.get((backbone, classifier))
+        if score is None or "macro_f1" not in score:
+            problems.append(f"cell ({backbone}, {classifier}) {cell_value} has no readable {score_rel}")
+            continue
+        values[backbone, classifier] = float(score["macro_f1"])
+        if not _close(cell_value, score["macro_f1"], TABLE_TOLERANCE):
+            problems.append(f"cell ({backbone}, {classifier}) {cell_value} != macro_f1 "
+                            f"{_num(score['macro_f1'])} of {score_rel}")
+    if len(values) == len(filled) and not problems:
+        for row in rows:
+            expected = float(np.mean([v for (r, _), v in values.items() if r == row]))
+            got = body.loc[row, "mean"]
             if not _close(got, expected, TABLE_TOLERANCE):
-                problems.append(f"row mean of {backbone} {got} != {_num(expected)}, the mean of its cells")
-        for classifier in classifiers:
-            expected = float(np.mean([values[b, classifier] for b in backbones]))
-            if not _close(means[classifier], expected, TABLE_TOLERANCE):
-                problems.append(f"column mean of {classifier} {means[classifier]} != {_num(expected)}, the mean "
+                problems.append(f"row mean of {row} {got} != {_num(expected)}, the mean of its cells")
+        for column in columns:
+            expected = float(np.mean([v for (_, c), v in values.items() if c == column]))
+            if not _close(means[column], expected, TABLE_TOLERANCE):
+                problems.append(f"column mean of {column} {means[column]} != {_num(expected)}, the mean "
                                 f"of its cells")
         if not pd.isna(means["mean"]):
             problems.append(f"the (mean, mean) cell holds {means['mean']}, expected empty")
@@ -597,8 +605,7 @@ def check_table(report: Report, table: pd.DataFrame, note: list[str], scores: di
         problems.append(f"has no random-weights note although score(s) {_short(random)} used random weights")
     if note and not random and scores:
         problems.append(f"says {note[0].strip()!r} but no score used random weights")
-    report.add("table", TABLE, problems,
-               f"{len(backbones)}×{len(classifiers)} cells equal the score JSONs' macro_f1, means agree")
+    report.add("table", TABLE, problems, f"{len(filled)} cells equal the score JSONs' macro_f1, means agree")
 
 
 # ---------------------------------------------------------------- the audit
@@ -611,7 +618,7 @@ def audit(workdir=".", rehash_images: str = "sample") -> dict:
     report = Report()
     parsed = read_results_table(report, workdir)
     cells = table_cells(None if parsed is None else parsed[0])
-    backbones = list(dict.fromkeys(backbone for backbone, _ in cells))
+    backbones = list(dict.fromkeys(backbone for backbone, column in cells if column != "ensemble"))
     check_inputs(report, workdir, cells, backbones)
     report.not_in_table = [rel for rel in _output_files(workdir) if not _of_the_table(rel, set(cells), set(backbones))]
     frames = {

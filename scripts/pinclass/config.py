@@ -78,6 +78,14 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
             if "weights" not in entry:
                 raise ConfigError(f"config key 'backbones.{name}.weights': {config['weights']!r} weights need the "
                                   "entry's weights file (file, url, hash); or set weights: random")
+    for name, cells in config["ensembles"].items():
+        if name in config["backbones"]:
+            raise ConfigError(f"config key 'ensembles.{name}': the name is a backbone's too")
+        for cell in cells:
+            backbone, classifier = cell.split("/")
+            if backbone not in config["backbones"] or classifier not in config["classifiers"]:
+                raise ConfigError(f"config key 'ensembles.{name}': {cell!r} is not a cell of this config "
+                                  f"(backbones × classifiers)")
     extract = config["extract"]
     if extract["device"] == "gpu" and extract["gpus"] < 1:
         raise ConfigError("config key 'extract.gpus': extract.device 'gpu' needs at least 1 GPU per job")

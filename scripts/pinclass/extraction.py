@@ -142,19 +142,26 @@ def extract_resumable(paths: list, image_ids: list, sha256s: list, model, input_
     return np.concatenate(parts)
 
 
+def vector_column(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    """A (n, dim) matrix as a fixed_size_list<float32> column of n vectors."""
+    flat = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1), type=pa.float32())
+    return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1])
+
+
+def vector_matrix(table: pa.Table, name: str) -> np.ndarray:
+    """The (n, dim) float32 matrix of a fixed_size_list column."""
+    column = table.column(name).combine_chunks()
+    return column.values.to_numpy(zero_copy_only=False).reshape(-1, column.type.list_size)
+
+
 def features_table(image_ids, features: np.ndarray) -> pa.Table:
     """`image_id` and a fixed_size_list<float32> column `features` (README, "Feature extraction")."""
-    dim = features.shape[1]
-    flat = pa.array(np.ascontiguousarray(features, dtype=np.float32).reshape(-1), type=pa.float32())
-    column = pa.FixedSizeListArray.from_arrays(flat, dim)
-    return pa.table({"image_id": pa.array(list(image_ids), type=pa.string()), "features": column})
+    return pa.table({"image_id": pa.array(list(image_ids), type=pa.string()), "features": vector_column(features)})
 
 
 def features_matrix(table: pa.Table) -> np.ndarray:
     """The (n, dim) float32 matrix of a features table."""
-    column = table.column("features").combine_chunks()
-    dim = column.type.list_size
-    return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+    return vector_matrix(table, "features")
 
 
 def merge_shards(sample_ids: pd.Series, shards: list[pa.Table]) -> pa.Table:

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from pinclass.classifiers import REGISTRY, build_pipeline, summarise_warnings
 from pinclass.config import classifier_settings
 from pinclass.jsonable import plain
+from pinclass.probabilities import class_scores, fit_temperature, softmax
 from pinclass.scoring import score_predictions
 
 
@@ -67,7 +68,8 @@ def check_inputs(features, labels, split, fold, n_classes):
 
 
 def fit_fold(name, pipeline, params, X, y, folds, fold, n_classes) -> dict:
-    """Fit on every fold but `fold`, score macro F1 on `fold`: the score, warnings and fit info."""
+    """Fit on every fold but `fold`, score macro F1 on `fold`: the score, warnings, fit info, and the
+    fold's class scores (out-of-fold: for calibrating the refit's decision values)."""
     fitted = clone(pipeline).set_params(**{f"clf__{key}": value for key, value in params.items()})
     fitted.fit(X[folds != fold], y[folds != fold])
     with warnings.catch_warnings(record=True) as caught:
@@ -75,18 +77,34 @@ def fit_fold(name, pipeline, params, X, y, folds, fold, n_classes) -> dict:
         predicted = fitted.predict(X[folds == fold])
         score = f1_score(y[folds == fold], predicted, average="macro", labels=list(range(n_classes)),
                          zero_division=0)
+        scores, kind = class_scores(fitted, X[folds == fold], n_classes)
     info = REGISTRY[name].fit_info
     return {"macro_f1": float(score), "warnings": fitted.fit_warnings_ + summarise_warnings(caught),
-            "info": info(fitted[-1]) if info else {}}
+            "info": info(fitted[-1]) if info else {}, "scores": scores.astype(np.float32), "kind": kind}
+
+
+def refit_probabilities(final, X_test, best: list[dict], y_train, train_fold, n_classes) -> tuple[np.ndarray, dict]:
+    """The refit's class probabilities on the test rows, and how they were made: predict_proba, or
+    decision values through a temperature fitted on the best grid point's out-of-fold decisions."""
+    scores, kind = class_scores(final, X_test, n_classes)
+    if kind == "probability":
+        return scores, {"source": "predict_proba"}
+    order = np.concatenate([np.flatnonzero(train_fold == f) for f in range(len(best))])
+    out_of_fold = np.concatenate([outcome["scores"] for outcome in best])
+    temperature = fit_temperature(out_of_fold.astype(np.float64), y_train[order])
+    return softmax(scores, temperature), {"source": "decision_function", "calibration": "temperature",
+                                          "temperature": temperature,
+                                          "fitted_on": "out-of-fold decision values of the best grid point"}
 
 
 def evaluate(classifier: str, features, labels, split, fold, label_names, settings: dict | None,
-             seed: int, *, n_jobs: int = 1):
+             seed: int, *, n_jobs: int = 1, return_probabilities: bool = False):
     """Grid search on the given folds, refit on all train rows, score on the test rows.
 
     settings: the classifier's config entry (missing keys take their schema defaults). n_jobs: the
     job's threads. Returns (result, predicted): the JSON-ready result dict and the predicted label
-    index of each test row, in the order the test rows appear in the inputs.
+    index of each test row, in the order the test rows appear in the inputs; with
+    return_probabilities, also the (n_test, n_classes) class probabilities (`refit_probabilities`).
     """
     started = time.perf_counter()
     label_names = [str(name) for name in label_names]
@@ -134,6 +152,8 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
             predicted = np.asarray(final.predict(X[test])).astype(np.int64)
         timings["predict_s"] = time.perf_counter() - t
         warning_log += [{"stage": "predict", **w} for w in summarise_warnings(caught)]
+        probabilities, made = refit_probabilities(final, X[test], outcomes[best * k:(best + 1) * k], y_train,
+                                                 train_fold, len(label_names))
 
     scores = score_predictions(y[test], predicted, label_names)
     timings["total_s"] = time.perf_counter() - started
@@ -153,7 +173,10 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
         "settings": settings,
         "seed": int(seed),
         "refit": info(final[-1]) if info else {},
+        "probabilities": made,
         "warnings": warning_log,
         "timings": {name: round(float(value), 3) for name, value in timings.items()},
     }
+    if return_probabilities:
+        return plain(result), predicted, probabilities
     return plain(result), predicted

@@ -9,14 +9,17 @@ RANDOM_WEIGHTS_NOTE = ("Features from RANDOM weights (config weights: random): t
                        "works and say nothing about ImageNet features.")
 
 
-def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str]) -> pd.DataFrame:
+def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str], ensembles=()) -> pd.DataFrame:
     """macro_f1[(backbone, classifier)] → rows per backbone, a column per classifier, `mean` row and column,
-    in config order (config.yaml lists the paper's in the paper's order)."""
-    missing = [(b, c) for b in backbones for c in classifiers if (b, c) not in macro_f1]
+    in config order (config.yaml lists the paper's in the paper's order). Each ensemble is one more row
+    whose only cell is in the `ensemble` column; means skip empty cells."""
+    wanted = [(b, c) for b in backbones for c in classifiers] + [(e, "ensemble") for e in ensembles]
+    missing = [cell for cell in wanted if cell not in macro_f1]
     if missing:
         raise ValueError(f"no score for {missing}")
-    cells = pd.DataFrame([[macro_f1[b, c] for c in classifiers] for b in backbones],
-                         index=pd.Index(backbones, name="backbone"), columns=classifiers, dtype=float)
+    rows, columns = list(backbones) + list(ensembles), list(classifiers) + (["ensemble"] if ensembles else [])
+    cells = pd.DataFrame([[macro_f1.get((r, c), np.nan) for c in columns] for r in rows],
+                         index=pd.Index(rows, name="backbone"), columns=columns, dtype=float)
     table = cells.assign(mean=cells.mean(axis=1))
     table.loc["mean"] = list(cells.mean(axis=0)) + [np.nan]
     return table
@@ -25,7 +28,7 @@ def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str]) ->
 def _bold_positions(table: pd.DataFrame) -> set:
     """The best cell, the best row mean and the best column mean."""
     cells = table.drop(index="mean", columns="mean")
-    best_cell = np.unravel_index(np.argmax(cells.to_numpy()), cells.shape)
+    best_cell = np.unravel_index(np.nanargmax(cells.to_numpy()), cells.shape)
     return {(cells.index[best_cell[0]], cells.columns[best_cell[1]]),
             (table["mean"].drop("mean").idxmax(), "mean"),
             ("mean", table.loc["mean"].drop("mean").idxmax())}
@@ -87,6 +90,8 @@ def paper_comparison(table: pd.DataFrame, n_classes: int, paper: dict, note: str
     for backbone in cells.index:
         for classifier in cells.columns:
             ours = cells.loc[backbone, classifier]
+            if pd.isna(ours):
+                continue
             theirs = paper.get(backbone, {}).get(classifier)
             paper_text, diff = ("—", "—") if theirs is None else (f"{theirs:.3f}", f"{ours - theirs:+.3f}")
             lines.append(f"| {backbone} | {classifier} | {ours:.3f} | {paper_text} | {diff} | "
