@@ -54,6 +54,12 @@ def test_bad_values_name_the_key(mutate, message):
     assert message in str(error.value)
 
 
+def test_classifiers_take_the_schemas_order_whatever_the_overlay_order():
+    config = paper_config()
+    config["classifiers"] = {"nn": {}, "logreg": {}, "knn": {}}  # as a merged overlay can leave them
+    assert list(validate_config(config)["classifiers"]) == ["knn", "nn", "logreg"]
+
+
 def test_classifier_defaults_come_from_the_schema():
     config = validate_config(paper_config())
     assert config["classifiers"]["lsvm"] == {"grid": {"C": [0.01, 0.1, 1, 10, 100]}, "scaling": "l2",

@@ -61,8 +61,14 @@ def classifier_settings(name: str, settings: dict | None = None, schema_path: Pa
 
 
 def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
-    """Validate `config` in place, fill defaults, and return it; raise ConfigError on the first problem."""
-    _check(config, _load(schema_path))
+    """Validate `config` in place, fill defaults, and return it; raise ConfigError on the first problem.
+    Classifiers are put in the schema's order (the paper's: knn, lsvm, nn, then ours): a config overlay
+    that names one (demo/config.yaml: nn) moves it first in Snakemake's merge, and the table's columns
+    follow this order."""
+    schema = _load(schema_path)
+    _check(config, schema)
+    order = list(schema["properties"]["classifiers"]["properties"])
+    config["classifiers"] = {name: config["classifiers"][name] for name in order if name in config["classifiers"]}
     if not (config["data"].get("root") or config["data"].get("manifest")):
         raise ConfigError("config key 'data': set 'root' (a crawl folder) or 'manifest' (a CSV file)")
     unknown = set(config["exclude_categories"]) & set(config["categories"])

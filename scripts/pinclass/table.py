@@ -11,8 +11,8 @@ RANDOM_WEIGHTS_NOTE = ("Features from RANDOM weights (config weights: random): t
 
 def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str], ensembles=()) -> pd.DataFrame:
     """macro_f1[(backbone, classifier)] → rows per backbone, a column per classifier, `mean` row and column,
-    in config order (config.yaml lists the paper's in the paper's order). Each ensemble is one more row
-    whose only cell is in the `ensemble` column; means skip empty cells."""
+    in the order given (config order; classifiers in the schema's order, see config.validate_config).
+    Each ensemble is one more row whose only cell is in the `ensemble` column; means skip empty cells."""
     wanted = [(b, c) for b in backbones for c in classifiers] + [(e, "ensemble") for e in ensembles]
     missing = [cell for cell in wanted if cell not in macro_f1]
     if missing:
