@@ -14,7 +14,7 @@ from pinclass.grid_search import evaluate
 from pinclass.joining import features_for_sample
 from pinclass.provenance import provenance, read_provenance, sha256_file
 from pinclass.rule_io import params_dict, start
-from pinclass.uncertainty import bootstrap_ci
+from pinclass.uncertainty import predictions_ci
 
 log = start(snakemake)
 params, inputs, output = snakemake.params, snakemake.input, snakemake.output
@@ -29,10 +29,7 @@ test = sample[sample["split"] == "test"]
 predictions = pd.DataFrame({"image_id": test["image_id"].to_numpy(), "label": test["label"].to_numpy(),
                             "predicted": predicted}).astype({"image_id": "string", "label": "int32",
                                                              "predicted": "int32"})
-by_id = predictions.sort_values("image_id")  # resamples independent of row order (uncertainty.bootstrap_cis)
-bootstrap = params.uncertainty
-result["macro_f1_ci"] = bootstrap_ci(by_id["label"].to_numpy(), by_id["predicted"].to_numpy(), len(params.categories),
-                                     n_boot=bootstrap["n_boot"], seed=bootstrap["seed"], level=bootstrap["level"])
+result["macro_f1_ci"] = predictions_ci(predictions, len(params.categories), **params.uncertainty)
 features_record = read_provenance(inputs.features)
 record = provenance(params_dict(snakemake), inputs={"features": inputs.features, "sample": inputs.sample},
                     seeds={"classifier": params.seed, **read_provenance(inputs.sample)["seeds"],

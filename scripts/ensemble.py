@@ -7,17 +7,15 @@ import pyarrow.parquet as pq
 from pinclass.atomic import write_json, write_parquet
 from pinclass.ensembles import soft_vote
 from pinclass.extraction import vector_column
-from pinclass.provenance import provenance, sha256_file
+from pinclass.provenance import provenance, sha256_file, weights_source
 from pinclass.rule_io import params_dict, start
 from pinclass.scoring import score_predictions
-from pinclass.uncertainty import bootstrap_ci
+from pinclass.uncertainty import predictions_ci
 
 log = start(snakemake)
 began = time.perf_counter()
 params, inputs, output = snakemake.params, snakemake.input, snakemake.output
 predictions, probabilities = soft_vote([pq.read_table(path) for path in inputs.predictions])
-by_id = predictions.sort_values("image_id")  # resamples independent of row order, as for every cell
-bootstrap = params.uncertainty
 members = []
 for path in inputs.scores:
     with open(path) as f:
@@ -30,15 +28,13 @@ result = {
     "labels": list(params.categories),
     "n_train": members[0]["n_train"],
     "n_test": len(predictions),
-    "macro_f1_ci": bootstrap_ci(by_id["label"].to_numpy(), by_id["predicted"].to_numpy(), len(params.categories),
-                                n_boot=bootstrap["n_boot"], seed=bootstrap["seed"], level=bootstrap["level"]),
+    "macro_f1_ci": predictions_ci(predictions, len(params.categories), **params.uncertainty),
 }
 write_parquet(pa.Table.from_pandas(predictions, preserve_index=False)
               .append_column("probabilities", vector_column(probabilities)), output.predictions)
-sources = {member["provenance"]["weights"]["source"] for member in members}
 record = provenance(params_dict(snakemake), inputs=dict(zip(params.cells, inputs.predictions)),
                     seeds={cell: member["provenance"]["seeds"] for cell, member in zip(params.cells, members)},
-                    weights={"source": sources.pop() if len(sources) == 1 else "mixed"})
+                    weights={"source": weights_source(member["provenance"] for member in members)})
 record["outputs"] = {"predictions": {"path": output.predictions, "sha256": sha256_file(output.predictions)}}
 write_json(result | {"provenance": record, "timings": {"total_s": round(time.perf_counter() - began, 3)}},
            output.scores)

@@ -25,7 +25,7 @@ from pinclass.weights import WeightsFile, verify_weights  # noqa: E402
 
 params, backbone, wildcards = snakemake.params, snakemake.wildcards.backbone, snakemake.wildcards
 spec = params.backbone  # the backbone's config entry: model, preprocess, input_size, batch_size, weights
-facts = devices.gather_facts()
+facts, build = devices.gather_facts(), devices.build_info()
 log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy extract.device=%s", facts.build,
          ",".join(facts.granted) or "none", facts.gpus_seen, params.device)
 try:
@@ -54,7 +54,7 @@ log.info("%s (%s) at %d px, weights %s, %d images in batches of %d, %d threads, 
          size, weights, len(sample), batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
 store = ChunkStore(f"results/features/resume/{backbone}/{wildcards.shard}-of-{wildcards.n}",
                    {"backbone": backbone, "params": params_dict(snakemake), "weights": weights, "device": device,
-                    "code": code_sha256(), "versions": library_versions(), "build": devices.build_info()})
+                    "code": code_sha256(), "versions": library_versions(), "build": build})
 features = extract_resumable(image_paths(sample, params.root), list(sample["image_id"]), list(sample["sha256"]),
                              model, size, batch_size, snakemake.threads,
                              snakemake.resources.get("chunk_size", 512), store, log)
@@ -70,7 +70,7 @@ metadata = {
     "dim": features.shape[1],
     "mixed_precision": json.dumps(mixed),
     "device": json.dumps(device, sort_keys=True),
-    "tensorflow_build": json.dumps(devices.build_info(), sort_keys=True),
+    "tensorflow_build": json.dumps(build, sort_keys=True),
     "versions": json.dumps(library_versions(), sort_keys=True),
 } | as_metadata(record)
 write_parquet(features_table(sample["image_id"], features), snakemake.output[0], metadata)

@@ -4,18 +4,18 @@ import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, read_table, write_parquet
 from pinclass.extraction import concat_features
-from pinclass.provenance import as_metadata, library_versions, provenance, read_provenance
+from pinclass.provenance import as_metadata, library_versions, provenance, read_provenance, weights_source
 from pinclass.rule_io import params_dict, start
 
 log = start(snakemake)
 members, paths = snakemake.params.members, list(snakemake.input.members)
 stamps = [read_metadata(path) for path in paths]
 fused = concat_features(read_table(snakemake.input.sample)["image_id"], [pq.read_table(path) for path in paths])
-sources = {read_provenance(path)["weights"]["source"] for path in paths}
-weights = {"source": sources.pop() if len(sources) == 1 else "mixed",
-           "members": {member: read_provenance(path)["weights"] for member, path in zip(members, paths)}}
+records = [read_provenance(path) for path in paths]
+weights = {"source": weights_source(records),
+           "members": {member: record["weights"] for member, record in zip(members, records)}}
 record = provenance(params_dict(snakemake), inputs={"sample": snakemake.input.sample} | dict(zip(members, paths)),
-                    weights=weights, seeds={member: read_provenance(path)["seeds"] for member, path in zip(members, paths)})
+                    weights=weights, seeds={member: record["seeds"] for member, record in zip(members, records)})
 metadata = {
     "backbone": snakemake.wildcards.fused,
     "members": json.dumps(members),

@@ -332,3 +332,12 @@ def test_bootstrap_cis_equal_one_cell_at_a_time():
     for cell, cell_frame in cells.items():
         ordered = cell_frame.sort_values("image_id")
         assert together[cell] == bootstrap_ci(ordered["label"], ordered["predicted"], 4, n_boot=150, seed=2)
+
+
+def test_a_predictions_tables_interval_does_not_depend_on_its_row_order():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"image_id": [f"i{n:03d}" for n in range(120)], "label": rng.integers(0, 4, 120),
+                          "predicted": rng.integers(0, 4, 120)})
+    shuffled = frame.sample(frac=1, random_state=1)
+    assert uncertainty.predictions_ci(shuffled, 4, n_boot=200, seed=2) == bootstrap_ci(
+        frame["label"].to_numpy(), frame["predicted"].to_numpy(), 4, n_boot=200, seed=2)

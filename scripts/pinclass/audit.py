@@ -295,15 +295,15 @@ def _compare_scores(score: dict, recomputed: dict, labels: list[str], source: st
     return problems
 
 
-def _compare_ci(score: dict, y_true, y_pred, n_classes: int, source: str) -> list[str]:
-    from pinclass.uncertainty import bootstrap_ci
+def _compare_ci(score: dict, predictions: pd.DataFrame, n_classes: int, source: str) -> list[str]:
+    from pinclass.uncertainty import predictions_ci
 
     ci = score["macro_f1_ci"]
     if not isinstance(ci, dict) or not all(k in ci for k in ("n_boot", "seed", "level")):
         return [f"macro_f1_ci lacks n_boot/seed/level: {ci!r}"]
     try:
-        again = bootstrap_ci(y_true, y_pred, n_classes, n_boot=int(ci["n_boot"]), seed=int(ci["seed"]),
-                             level=float(ci["level"]))
+        again = predictions_ci(predictions, n_classes, n_boot=int(ci["n_boot"]), seed=int(ci["seed"]),
+                               level=float(ci["level"]))
     except (TypeError, ValueError) as error:
         return [f"macro_f1_ci cannot be recomputed from {source}: {error}"]
     problems = []
@@ -378,9 +378,7 @@ def check_scores(report: Report, workdir: Path, sample: pd.DataFrame | None, cat
         if score.get("n_test") != len(predictions):
             problems.append(f"n_test {score.get('n_test')!r} != {len(predictions)} rows of {source}")
         if "macro_f1_ci" in score:
-            ordered = predictions.sort_values("image_id", kind="stable")
-            problems += _compare_ci(score, ordered["label"].to_numpy(), ordered["predicted"].to_numpy(),
-                                    len(labels), source)
+            problems += _compare_ci(score, predictions, len(labels), source)
         report.add("metrics", rel, [f"{cell}: {p}" for p in problems],
                    f"macro_f1 {score.get('macro_f1')} and the other metrics recomputed from {source}")
     return scores

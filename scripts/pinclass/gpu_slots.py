@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from pinclass.devices import granted_gpus
+
 SLOTS_VARIABLE = "PINCLASS_GPU_SLOTS"  # set by the Snakefile's onstart for local runs with --resources gpu=N
 FOLDER = ".snakemake/gpu_slots"
 _HELD = []  # open lock files: a slot stays claimed while this process lives
@@ -19,7 +21,7 @@ _HELD = []  # open lock files: a slot stays claimed while this process lives
 
 def slot_devices(slots: int, environ=os.environ) -> list[str]:
     """The device id of each slot."""
-    visible = [part.strip() for part in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if part.strip()]
+    visible = list(granted_gpus(environ))
     if not visible:
         return [str(i) for i in range(slots)]
     if len(visible) < slots:

@@ -66,6 +66,12 @@ def provenance(config: dict, inputs: dict, seeds: dict | None = None, weights: d
     }
 
 
+def weights_source(records) -> str:
+    """The weights source shared by the provenance records of an output's inputs, or "mixed"."""
+    sources = {record["weights"]["source"] for record in records}
+    return sources.pop() if len(sources) == 1 else "mixed"
+
+
 def as_metadata(record: dict) -> dict:
     """A provenance record as the Parquet key-value metadata entry it travels in."""
     return {"provenance": json.dumps(record, sort_keys=True)}

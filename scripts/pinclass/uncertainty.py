@@ -176,6 +176,15 @@ def bootstrap_ci(y_true, y_pred, n_classes: int, n_boot: int = 1000, seed: int =
             "n_boot": int(n_boot), "level": float(level), "seed": int(seed), "method": METHOD}
 
 
+def predictions_ci(predictions: pd.DataFrame, n_classes: int, n_boot: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> dict:
+    """`bootstrap_ci` of a predictions table (image_id, label, predicted), its rows taken in image_id
+    order so that the resamples do not depend on the order the rows were written in."""
+    ordered = predictions.sort_values("image_id", kind="stable")
+    return bootstrap_ci(ordered["label"].to_numpy(), ordered["predicted"].to_numpy(), n_classes, n_boot=n_boot,
+                        seed=seed, level=level)
+
+
 # ---------------------------------------------------------------- two cells on the same test images
 
 def align_predictions(frame_a: pd.DataFrame, frame_b: pd.DataFrame):
