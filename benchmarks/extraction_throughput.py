@@ -1,5 +1,5 @@
 """Extraction throughput: the model alone vs the whole pipeline, the decode rate that must feed it,
-and ConvNeXt as Keras builds it.
+ConvNeXt as Keras builds it, and (--runtimes) the TensorFlow path against OpenVINO f32 and bf16.
 
 For each backbone, in one process and on the same random weights:
   model    — pre-decoded tensors through the compiled model (the ceiling),
@@ -8,12 +8,23 @@ For each backbone, in one process and on the same random weights:
              decode threads keep the model fed: size a GPU job's `threads` with it,
   keras    — (ConvNeXt only, --keras-predict) `model.predict` on the model as Keras builds it,
              with the grouped 7x7 convolution the depthwise conversion replaces.
+--runtimes prints another table instead, every column the whole pipeline (files → features) on the
+CPU, each after a one-batch warm-up:
+  predict  — `model.predict` of the model as Keras builds it (no depthwise conversion),
+  TF path  — the project's TensorFlow runner (extract.runtime: tensorflow),
+  OpenVINO — the same model converted, compiled at f32 and at bf16 (extract.runtime: openvino),
+with their ratios to the TF path, the largest |f32 - TF| / max |TF| on one batch, and the share of
+the demo's test images whose KNN (k=5, the project's knn settings) prediction changes from f32 to
+bf16 features: the demo's sampled images (results/manifest/sample.parquet after
+`snakemake --configfile demo/config.yaml results/manifest/sample.parquet`) extracted with both,
+KNN fitted on the train split of each.
 Prints a Markdown table. --native-sizes runs each backbone at the input size it was trained at;
 --mixed-precision runs float16 (GPU only). It runs on a GPU when TensorFlow sees one, else on the
 CPU, and says which in its first line.
 
     .venv/bin/python benchmarks/extraction_throughput.py --input-size 224 --batch 16 --images 64 --keras-predict
     .venv/bin/python benchmarks/extraction_throughput.py --native-sizes --batch 128 --images 2048 --mixed-precision
+    .venv/bin/python benchmarks/extraction_throughput.py --native-sizes --batch 16 --images 32 --threads 2 --runtimes
 """
 
 import argparse
@@ -24,14 +35,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from pinclass import devices  # noqa: E402
 from pinclass.backbones import build_backbone  # noqa: E402
-from pinclass.config import repository_config  # noqa: E402
-from pinclass.extraction import configure_threads, decode, extract_features  # noqa: E402
+from pinclass.config import classifier_settings, repository_config  # noqa: E402
+from pinclass.extraction import configure_threads, decode, extract_features, image_paths  # noqa: E402
+from pinclass.runtimes import Runner, UnsupportedPrecision, openvino_runner, tensorflow_runner  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def pin_like_jpegs(folder: Path, count: int, rng) -> list[Path]:
@@ -45,11 +60,53 @@ def pin_like_jpegs(folder: Path, count: int, rng) -> list[Path]:
     return paths
 
 
-def rate(run, images: int) -> float:
-    run()  # warm-up: tracing, memory allocation, file cache
+def rate(run, images: int, warm_up=None) -> float:
+    (warm_up or run)()  # tracing, memory allocation, file cache
     began = time.perf_counter()
     run()
     return images / (time.perf_counter() - began)
+
+
+def knn_changed(sample: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> float:
+    """Share of test rows whose KNN (k=5, the project's knn settings) prediction differs between
+    features `a` and `b` of the same images, each KNN fitted on its own train rows."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    settings = classifier_settings("knn")
+    train, test = (sample["split"] == "train").to_numpy(), (sample["split"] == "test").to_numpy()
+    predictions = [KNeighborsClassifier(5, metric=settings["metric"], weights=settings["weights"])
+                   .fit(x[train], sample["label"][train]).predict(x[test]) for x in (a, b)]
+    return float(np.mean(predictions[0] != predictions[1]))
+
+
+def runtime_row(name, spec, size, args, paths, demo) -> str:
+    """predict, TF path, OpenVINO f32 and bf16 over the same files; ratios; the bf16 KNN change."""
+    batch, threads = args.batch, args.threads
+    model = build_backbone(spec, size, seed=0)
+    original = build_backbone(spec, size, seed=0, fast=False)  # the same weights, as Keras builds it
+    width = model.output_shape[-1]
+    runners = {"predict": Runner(lambda x: original.predict(x, batch_size=len(x), verbose=0), width),
+               "tf": tensorflow_runner(model), "f32": openvino_runner(model, batch, "f32", threads)}
+    try:
+        runners["bf16"] = openvino_runner(model, batch, "bf16", threads)
+    except UnsupportedPrecision:
+        pass
+    rates = {key: rate(lambda r=runner: extract_features(paths, r, size, batch, threads), len(paths),
+                       lambda r=runner: extract_features(paths[:batch], r, size, batch, threads))
+             for key, runner in runners.items()}
+    tensors = np.stack([decode(path, size) for path in (paths * batch)[:batch]])
+    reference = runners["tf"].run(tensors)
+    f32_error = np.abs(runners["f32"].run(tensors) - reference).max() / np.abs(reference).max()
+    cells = [f"{rates[k]:.1f}" if k in rates else "no bf16" for k in ("predict", "tf", "f32", "bf16")]
+    cells += [f"{rates[k] / rates['tf']:.2f}" if k in rates else "" for k in ("predict", "f32", "bf16")]
+    cells.append(f"{f32_error:.1e}")
+    if demo is not None and "bf16" in runners:
+        sample, demo_paths = demo
+        f32, bf16 = (extract_features(demo_paths, runners[k], size, batch, threads) for k in ("f32", "bf16"))
+        cells.append(f"{knn_changed(sample, f32, bf16):.1%} of {(sample['split'] == 'test').sum()}")
+    else:
+        cells.append("")
+    return f"| {name} | {size} | {' | '.join(cells)} |"
 
 
 def main():
@@ -63,6 +120,12 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU only)")
     parser.add_argument("--keras-predict", action="store_true", help="also time ConvNeXt as Keras builds it")
+    parser.add_argument("--runtimes", action="store_true",
+                        help="instead: predict, the TF path and OpenVINO f32/bf16 on the CPU, and bf16's KNN change")
+    parser.add_argument("--demo-sample", type=Path, default=REPO / "results/manifest/sample.parquet",
+                        help="the demo's sample, for --runtimes' KNN column")
+    parser.add_argument("--demo-root", type=Path, default=REPO / "resources/demo_crawl")
+    parser.add_argument("--no-knn", action="store_true", help="--runtimes without the KNN column")
     args = parser.parse_args()
 
     import keras
@@ -78,14 +141,31 @@ def main():
     rng = np.random.default_rng(0)
     print(f"# {device['kind']}: {device['name']}; {facts.build}; {args.threads} threads, batch {args.batch}, "
           f"{args.images} images 736x1100 JPEG, policy {keras.mixed_precision.global_policy().name}")
-    print("| backbone | input | model img/s | pipeline img/s | pipeline/model | decode img/s/thread "
-          "| threads to feed the model | keras predict img/s | fast/keras |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    demo = None
+    if args.runtimes:
+        if device["kind"] != "cpu":
+            parser.error("--runtimes compares CPU runtimes: run it where TensorFlow sees no GPU")
+        if not args.no_knn:
+            if not args.demo_sample.exists():
+                parser.error(f"{args.demo_sample} is missing: run `.venv/bin/snakemake --cores 2 --configfile "
+                             "demo/config.yaml results/manifest/sample.parquet` first, or pass --no-knn")
+            sample = pd.read_parquet(args.demo_sample)
+            demo = sample, image_paths(sample, args.demo_root)
+        print("| backbone | input | predict img/s | TF path img/s | OpenVINO f32 img/s | OpenVINO bf16 img/s "
+              "| predict/TF | f32/TF | bf16/TF | f32 vs TF max rel. diff | bf16 KNN k=5 changed |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+    else:
+        print("| backbone | input | model img/s | pipeline img/s | pipeline/model | decode img/s/thread "
+              "| threads to feed the model | keras predict img/s | fast/keras |")
+        print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         paths = pin_like_jpegs(Path(folder), args.images, rng)
         batches = -(-args.images // args.batch)
         for name in args.backbones:
             size = backbones[name]["input_size"] if args.native_sizes else args.input_size
+            if args.runtimes:
+                print(runtime_row(name, backbones[name], size, args, paths, demo), flush=True)
+                continue
             tensors = rng.uniform(0, 255, (args.batch, size, size, 3)).astype(np.float32)
             model = build_backbone(backbones[name], size, seed=0)
             infer = tf.function(lambda x, m=model: m(x, training=False))

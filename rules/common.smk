@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass import code_closure
 from pinclass.config import ConfigError, extracted_backbones, validate_config
+from pinclass.devices import extraction_policy
 from pinclass.gpu_slots import SLOTS_VARIABLE
 from pinclass.ingest import data_root, listing_fingerprint
 from pinclass.provenance import CODE_ROOT, resolved_packages
@@ -76,8 +77,11 @@ def on_attempt(base):
 
 
 def get_extract_gpus():
-    """GPUs an extraction job asks the scheduler for: none when extract.device is cpu."""
-    return 0 if config["extract"]["device"] == "cpu" else config["extract"]["gpus"]
+    """GPUs an extraction job asks the scheduler for: none when it runs on the CPU (extract.device
+    cpu, or the OpenVINO runtime)."""
+    extract = config["extract"]
+    policy = extraction_policy(extract["device"], extract["runtime"])
+    return 0 if policy == "cpu" else extract["gpus"]
 
 
 def get_data_input():

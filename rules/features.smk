@@ -43,6 +43,8 @@ rule extract:
         backbone=get_extraction_spec,
         mixed_precision=config["extract"]["mixed_precision"],
         device=config["extract"]["device"],
+        runtime=config["extract"]["runtime"],
+        precision=config["extract"]["precision"],
         code=code_version("extract"),
     script:
         "../scripts/extract.py"

@@ -1,13 +1,12 @@
 import time
 
-from pinclass.atomic import read_table, write_parquet
-from pinclass.cleaning import check_rows
+from pinclass.atomic import write_parquet
+from pinclass.cleaning import check_rows, read_shard
 from pinclass.rule_io import start
-from pinclass.shards import shard_rows
 
 log = start(snakemake)
 params = snakemake.params
-rows = shard_rows(read_table(snakemake.input.raw), int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
+rows = read_shard(snakemake.input.raw, int(snakemake.wildcards.shard), int(snakemake.wildcards.n))
 began = time.perf_counter()
 checks = check_rows(rows, params.root, params.categories, params.exclude, params.min_size, params.max_pixels,
                     snakemake.threads)

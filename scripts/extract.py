@@ -21,15 +21,16 @@ from pinclass.backbones import build_backbone  # noqa: E402
 from pinclass.extraction import (ChunkStore, configure_threads, extract_resumable, features_table,  # noqa: E402
                                  image_paths)
 from pinclass.provenance import as_metadata, code_sha256, library_versions, provenance  # noqa: E402
+from pinclass.runtimes import UnsupportedPrecision, make_runner  # noqa: E402
 from pinclass.weights import WeightsFile, verify_weights  # noqa: E402
 
 params, backbone, wildcards = snakemake.params, snakemake.wildcards.backbone, snakemake.wildcards
 spec = params.backbone  # the backbone's config entry: model, preprocess, input_size, batch_size, weights
 facts, build = devices.gather_facts(), devices.build_info()
-log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy extract.device=%s", facts.build,
-         ",".join(facts.granted) or "none", facts.gpus_seen, params.device)
+log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy extract.device=%s, extract.runtime=%s", facts.build,
+         ",".join(facts.granted) or "none", facts.gpus_seen, params.device, params.runtime)
 try:
-    device = devices.use(devices.choose(params.device, facts))
+    device = devices.use(devices.choose(devices.extraction_policy(params.device, params.runtime), facts))
 except devices.DeviceError as error:
     log.error("%s", error)
     sys.exit(1)
@@ -50,13 +51,19 @@ if mixed:
 
 size, batch_size = spec["input_size"], spec["batch_size"]
 model = build_backbone(spec, size, weights_path, seed=params.seed if weights_path is None else None)
-log.info("%s (%s) at %d px, weights %s, %d images in batches of %d, %d threads, policy %s", backbone, spec["model"],
-         size, weights, len(sample), batch_size, snakemake.threads, keras.mixed_precision.global_policy().name)
+try:
+    runner = make_runner(params.runtime, model, batch_size, params.precision, snakemake.threads)
+except UnsupportedPrecision as error:
+    log.error("%s", error)
+    sys.exit(1)
+log.info("%s (%s) at %d px, weights %s, %d images in batches of %d, %d threads, %s %s, policy %s", backbone,
+         spec["model"], size, weights, len(sample), batch_size, snakemake.threads, params.runtime, params.precision,
+         keras.mixed_precision.global_policy().name)
 store = ChunkStore(f"results/features/resume/{backbone}/{wildcards.shard}-of-{wildcards.n}",
                    {"backbone": backbone, "params": params_dict(snakemake), "weights": weights, "device": device,
                     "code": code_sha256(), "versions": library_versions(), "build": build})
 features = extract_resumable(image_paths(sample, params.root), list(sample["image_id"]), list(sample["sha256"]),
-                             model, size, batch_size, snakemake.threads,
+                             runner, size, batch_size, snakemake.threads,
                              snakemake.resources.get("chunk_size", 512), store, log)
 
 record = provenance(params_dict(snakemake), inputs={"sample": snakemake.input.sample}, weights=weights,
@@ -69,6 +76,8 @@ metadata = {
     "weights_sha256": weights.get("sha256", ""),
     "dim": features.shape[1],
     "mixed_precision": json.dumps(mixed),
+    "runtime": params.runtime,
+    "precision": params.precision,
     "device": json.dumps(device, sort_keys=True),
     "tensorflow_build": json.dumps(build, sort_keys=True),
     "versions": json.dumps(library_versions(), sort_keys=True),

@@ -26,7 +26,7 @@ from sklearn.svm import SVC, LinearSVC
 from pinclass import classifiers
 from pinclass.config import classifier_settings
 from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC
-from pinclass.grid_search import evaluate
+from pinclass.grid_search import evaluate, warm_chains
 from pinclass.probabilities import fit_temperature, softmax
 from pinclass.scoring import score_predictions
 
@@ -337,16 +337,17 @@ def test_invalid_settings_and_inputs_are_refused():
         evaluate("knn", **{**ok, "features": bad_X}, settings={})
 
 
-def test_lsvm_convergence_warnings_are_recorded_not_printed():
+@pytest.mark.parametrize("solver", ["batched", "liblinear"])
+def test_lsvm_convergence_warnings_are_recorded_not_printed(solver):
     X, y, split, fold = blobs()
-    settings = {"grid": {"C": [0.1, 10]}, "max_iter": 1}
+    settings = {"grid": {"C": [1, 10]}, "max_iter": 1, "solver": solver}
     with warnings.catch_warnings(record=True) as escaped:
         warnings.simplefilter("always")
         result, _ = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0)
     assert [w for w in escaped if "converge" in str(w.message)] == []
     cv = [w for w in result["warnings"] if w["stage"] == "cv"]
     assert {(w["params"]["C"], w["fold"], w["category"]) for w in cv} == \
-        {(c, f, "ConvergenceWarning") for c in (0.1, 10) for f in range(3)}
+        {(c, f, "ConvergenceWarning") for c in (1, 10) for f in range(3)}
     refit = [w for w in result["warnings"] if w["stage"] == "refit"]
     assert len(refit) == 1 and refit[0]["category"] == "ConvergenceWarning"
     assert "converge" in refit[0]["message"] and refit[0]["params"] == result["best_params"]
@@ -363,7 +364,7 @@ def test_lsvm_convergence_warnings_are_recorded_not_printed():
 def test_lsvm_with_the_dual_solver_gives_identical_results_twice():
     """liblinear's dual solver draws random coordinate orders from one process-global generator."""
     X, y, split, fold = _noisy_data()
-    settings = {"grid": {"C": [0.1, 1.0]}, "dual": True}
+    settings = {"grid": {"C": [0.1, 1.0]}, "dual": True, "solver": "liblinear"}
     first, predicted_first = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
     second, predicted_second = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
     del first["timings"], second["timings"]
@@ -374,7 +375,7 @@ def test_lsvm_with_the_dual_solver_gives_identical_results_twice():
 def test_ovr_linear_svc_is_liblinears_one_vs_rest(dual):
     X, y, _, _ = _noisy_data()
     X = Normalizer().fit_transform(X)
-    ours = OvRLinearSVC(C=1.0, dual=dual, random_state=0).fit(X, y)
+    ours = OvRLinearSVC(C=1.0, solver="liblinear", dual=dual, random_state=0).fit(X, y)
     theirs = LinearSVC(C=1.0, dual=dual, multi_class="ovr", random_state=0).fit(X, y)
     # primal: the same computation; dual: liblinear draws its coordinate order from one random
     # stream across classes, so the two agree to the solver's tolerance only
@@ -385,22 +386,90 @@ def test_ovr_linear_svc_is_liblinears_one_vs_rest(dual):
     if not dual:
         assert ours.n_iter_.max() == theirs.n_iter_
     two = y < 2  # two classes: one binary problem, as in LinearSVC
-    binary = OvRLinearSVC(C=1.0, dual=dual, random_state=0).fit(X[two], y[two])
+    binary = OvRLinearSVC(C=1.0, solver="liblinear", dual=dual, random_state=0).fit(X[two], y[two])
     assert np.array_equal(binary.predict(X[two]),
                           LinearSVC(C=1.0, dual=dual, random_state=0).fit(X[two], y[two]).predict(X[two]))
 
 
+def _squared_hinge_objective(X, y, classes, C, coef, intercept):
+    """f_k = ½(‖w_k‖² + b_k²) + C Σ max(0, 1 − y_ik(x_i·w_k + b_k))², per class."""
+    Y = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+    slack = np.maximum(0.0, 1.0 - Y * (X @ coef.T + intercept))
+    return 0.5 * ((coef ** 2).sum(axis=1) + intercept ** 2) + C * (slack ** 2).sum(axis=0)
+
+
+@pytest.mark.parametrize("shape", ["more rows than columns", "fewer rows than columns"])
+@pytest.mark.parametrize("C", [0.01, 0.1, 1, 10, 100])
+def test_the_batched_lsvm_solver_reaches_linearsvcs_optimum_at_every_c_of_the_grid(C, shape):
+    X, y, _, _ = _noisy_data()
+    if shape == "fewer rows than columns":  # the kernel-side preconditioners (like the demo's features)
+        X = np.hstack([X, np.random.default_rng(1).normal(0, 0.3, (len(X), 400))])
+    X = Normalizer().fit_transform(X)
+    classes = np.unique(y)
+    ours = OvRLinearSVC(C=C, solver="batched").fit(X, y)
+    # both converged far beyond the default rule, so they must agree on the one optimum
+    tight = OvRLinearSVC(C=C, solver="batched", tol=1e-10).fit(X, y)
+    theirs = LinearSVC(C=C, dual=False, tol=1e-10, max_iter=100000).fit(X, y)
+    assert np.allclose(tight.coef_, theirs.coef_, atol=1e-6, rtol=1e-6)
+    assert np.allclose(tight.intercept_, theirs.intercept_, atol=1e-6, rtol=1e-6)
+    optimum = _squared_hinge_objective(X, y, classes, C, theirs.coef_, theirs.intercept_)
+    at_default = _squared_hinge_objective(X, y, classes, C, ours.coef_, ours.intercept_)
+    assert np.all((at_default - optimum) / optimum <= 1e-4)
+    assert np.array_equal(ours.predict(X), theirs.predict(X))
+    two = y < 2  # one binary problem, class 1 positive, as in LinearSVC
+    binary = OvRLinearSVC(C=C, solver="batched", tol=1e-10).fit(X[two], y[two])
+    reference = LinearSVC(C=C, dual=False, tol=1e-10, max_iter=100000).fit(X[two], y[two])
+    assert np.allclose(binary.coef_, reference.coef_, atol=1e-6, rtol=1e-6)
+    assert np.allclose(binary.decision_function(X[two]), reference.decision_function(X[two]), atol=1e-5)
+
+
+def test_a_warm_started_lsvm_fit_reaches_the_cold_optimum_and_only_warm_starts_on_the_same_rows():
+    X, y, _, _ = _noisy_data()
+    X = Normalizer().fit_transform(X)
+    warm = OvRLinearSVC(C=0.1, warm_start=True, tol=1e-10).fit(X, y)
+    cold_iterations = OvRLinearSVC(C=10, tol=1e-10).fit(X, y).n_iter_
+    warm.set_params(C=10).fit(X, y)
+    cold = OvRLinearSVC(C=10, tol=1e-10).fit(X, y)
+    assert np.allclose(warm.coef_, cold.coef_, atol=1e-7) and np.allclose(warm.intercept_, cold.intercept_, atol=1e-7)
+    assert warm.n_iter_.sum() < cold_iterations.sum()  # the start was used
+    other = X[::-1].copy()  # other rows: the previous solution is no start for them
+    warm.fit(other, y[::-1])
+    fresh = OvRLinearSVC(C=10, tol=1e-10).fit(other, y[::-1])
+    assert np.array_equal(warm.n_iter_, fresh.n_iter_)
+
+
+def test_warm_chains_run_each_folds_grid_in_ascending_path_order():
+    points = [{"C": 10, "loss": "a"}, {"C": 0.1, "loss": "a"}, {"C": 1, "loss": "b"}, {"C": 0.01, "loss": "b"}]
+    assert warm_chains(points, 2, "C") == [[(1, 0), (0, 0)], [(1, 1), (0, 1)], [(3, 0), (2, 0)], [(3, 1), (2, 1)]]
+    assert warm_chains(points, 2, None) == [[(i, f)] for i in range(4) for f in range(2)]
+
+
+def test_the_batched_lsvm_gives_the_same_results_as_liblinear_through_the_grid_search_and_twice():
+    X, y, split, fold = _noisy_data()
+    settings = {"grid": {"C": [0.01, 0.1, 1, 10, 100]}}
+    batched, predicted = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
+    again, predicted_again = evaluate("lsvm", X, y, split, fold, NAMES4, settings, seed=0, n_jobs=2)
+    del batched["timings"], again["timings"]
+    assert batched == again and np.array_equal(predicted, predicted_again)
+    liblinear, predicted_liblinear = evaluate("lsvm", X, y, split, fold, NAMES4, {**settings, "solver": "liblinear"},
+                                              seed=0, n_jobs=2)
+    assert batched["settings"]["solver"] == "batched" and liblinear["settings"]["solver"] == "liblinear"
+    assert np.mean(predicted == predicted_liblinear) >= 0.95
+    assert np.allclose([r["mean_macro_f1"] for r in batched["cv"]["results"]],
+                       [r["mean_macro_f1"] for r in liblinear["cv"]["results"]], atol=0.02)
+
+
 def test_lsvm_adaptive_solver_choice_is_recorded():
-    # dual coordinate descent when C × mean squared row norm <= 1, else the primal Newton solver
+    # liblinear: dual coordinate descent when C × mean squared row norm <= 1, else the primal Newton solver
     X, y, split, fold = blobs()
-    l2, _ = evaluate("lsvm", X, y, split, fold, NAMES4, {"grid": {"C": [1, 10]}}, seed=0)
+    l2, _ = evaluate("lsvm", X, y, split, fold, NAMES4, {"grid": {"C": [1, 10]}, "solver": "liblinear"}, seed=0)
     assert [r["fold_dual"] for r in l2["cv"]["results"]] == [[1, 1, 1], [0, 0, 0]]
-    standard, _ = evaluate("lsvm", X, y, split, fold, NAMES4, {"grid": {"C": [0.01, 1]}, "scaling": "standard"},
-                           seed=0)  # 16 standardised dims: mean squared norm 16
+    standard, _ = evaluate("lsvm", X, y, split, fold, NAMES4, {"grid": {"C": [0.01, 1]}, "scaling": "standard",
+                                                                "solver": "liblinear"}, seed=0)  # 16 standardised dims: mean squared norm 16
     assert [r["fold_dual"] for r in standard["cv"]["results"]] == [[1, 1, 1], [0, 0, 0]]
     assert standard["refit"]["dual"] in (0, 1)
     with pytest.raises(ValueError, match="dual"):
-        evaluate("lsvm", X, y, split, fold, NAMES4, {"dual": "sometimes"}, seed=0)
+        evaluate("lsvm", X, y, split, fold, NAMES4, {"dual": "sometimes", "solver": "liblinear"}, seed=0)
 
 
 def test_logreg_is_a_multinomial_linear_probe_on_standardised_features():
@@ -476,6 +545,51 @@ def test_nn_seed_matters_so_the_determinism_check_can_fail():
     c = KerasMLPClassifier(random_state=1, **params).fit(X, y).predict_proba(X)
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+def test_nn_fits_sharing_one_trainer_do_not_depend_on_each_other():
+    """Fits of one architecture share a compiled trainer: a fit must start from its own seed's state
+    (weights, dropout generator, optimizer), whatever ran before, and keep its own model."""
+    X, y, _, _ = shuffled(blobs())
+    params = dict(hidden_units=32, max_epochs=3, patience=1, validation_fraction=0.2)
+    first = KerasMLPClassifier(random_state=5, batch_size=16, **params).fit(X, y)
+    before = first.predict_proba(X)
+    other = KerasMLPClassifier(random_state=6, batch_size=8, **params).fit(X, y)
+    assert np.array_equal(first.predict_proba(X), before)  # the later fit left this model alone
+    again = KerasMLPClassifier(random_state=5, batch_size=16, **params).fit(X, y)
+    assert np.array_equal(again.predict_proba(X), before) and again.history_ == first.history_
+    assert not np.allclose(other.predict_proba(X), before)
+
+
+def test_nn_training_loop_follows_keras_fit_step_for_step():
+    """With full-batch steps and no dropout the shuffling draws cannot matter, so the compiled loop
+    and Keras' own `fit` + EarlyStopping must trace the same losses and end at the same weights."""
+    from pinclass.estimators import MLPTrainer, _import_keras
+
+    keras = _import_keras(None)
+    X, y, _, _ = shuffled(blobs())  # random labels: the validation loss soon rises
+    X, y = X.astype(np.float32) / 10, y.astype(np.int64)
+    fit_rows, val_rows = np.arange(len(y)) % 5 != 0, np.arange(len(y)) % 5 == 0
+
+    def build():
+        return keras.Sequential([keras.Input(shape=(X.shape[1],)), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dropout(0.0), keras.layers.Dense(4, activation="softmax")])
+
+    keras.utils.set_random_seed(3)
+    reference = build()
+    reference.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05), loss="sparse_categorical_crossentropy")
+    history = reference.fit(X[fit_rows], y[fit_rows], batch_size=int(fit_rows.sum()), epochs=30, verbose=0,
+                            validation_data=(X[val_rows], y[val_rows]), shuffle=True,
+                            callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)])
+    ours, losses, best_epoch = MLPTrainer(keras, build, 0.05, X.shape[1]).fit(
+        X[fit_rows], y[fit_rows], (X[val_rows], y[val_rows]), batch_size=int(fit_rows.sum()), max_epochs=30,
+        patience=2, seed=3)
+    assert np.allclose(losses["loss"], history.history["loss"], rtol=1e-4)
+    assert np.allclose(losses["val_loss"], history.history["val_loss"], rtol=1e-4)
+    assert best_epoch == int(np.argmin(history.history["val_loss"])) + 1
+    assert len(losses["loss"]) < 30  # early stopping happened, at the same epoch (the losses above)
+    for mine, theirs in zip(ours.get_weights(), reference.get_weights(), strict=True):
+        assert np.allclose(mine, theirs, atol=1e-5)
 
 
 def test_nn_validation_part_is_stratified_and_seeded():

@@ -2,11 +2,16 @@
 
 import os
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image, ImageOps
 
-from pinclass.cleaning import check_rows, merge_checks
+from pinclass.atomic import read_table, write_parquet
+from pinclass.cleaning import SHARD_COLUMNS, check_rows, merge_checks, read_shard, run_indexed
+from pinclass.images import decode_rgb, load_rgb
 from pinclass.shards import shard_rows
 from pinclass.demo_crawl import category_image, make_demo_crawl, write_image
 from pinclass.ingest import ingest_crawl, image_id
@@ -156,3 +161,101 @@ def test_missing_shard_rows_are_refused(tmp_path):
     checks = check_rows(shard_rows(raw, 0, 2), root, CATEGORIES, EXCLUDE, **LIMITS)
     with pytest.raises(ValueError, match="clean shards cover"):
         merge_checks(raw, checks, ingest_rejected, ingest_summary)
+
+
+def test_checks_in_any_order_and_repeated_ids_refused(tmp_path):
+    root, raw, ingest_rejected, ingest_summary = _demo(tmp_path)
+    checks = check_rows(raw, root, CATEGORIES, EXCLUDE, **LIMITS)
+    in_order = merge_checks(raw, checks, ingest_rejected, ingest_summary)
+    shuffled = merge_checks(raw, checks.sample(frac=1, random_state=0), ingest_rejected, ingest_summary)
+    pd.testing.assert_frame_equal(in_order[0], shuffled[0])
+    pd.testing.assert_frame_equal(in_order[1], shuffled[1])
+    assert in_order[2] == shuffled[2]
+    repeated = pd.concat([checks.iloc[1:], checks.iloc[2:3]], ignore_index=True)  # right length, one id twice
+    with pytest.raises(ValueError, match="clean shards cover .* missing or repeated"):
+        merge_checks(raw, repeated, ingest_rejected, ingest_summary)
+
+
+def test_duplicates_and_conflicts_match_their_definition():
+    """Many random copies: the first path of each sha256 is kept, every later one names it, and
+    conflicts list each sha256 filed under more than one category — as a plain groupby says."""
+    rng = np.random.default_rng(0)
+    n = 400
+    paths = [f"u{rng.integers(9)}/b{rng.integers(5)}/{i}/{i}.jpg" for i in range(n)]
+    raw = pd.DataFrame({"image_id": [f"{i:016x}" for i in range(n)], "path": paths, "user": "u", "board": "b",
+                        "pin_id": [str(i) for i in range(n)], "category": rng.choice(CATEGORIES, n),
+                        "bytes": 1}).astype({c: "string" for c in SHARD_COLUMNS + ["user", "board", "pin_id"]})
+    reason = rng.choice([None, None, None, "unreadable"], n)
+    checks = pd.DataFrame({"image_id": raw["image_id"], "reason": reason, "detail": reason,
+                           "width": [None if r else 64 for r in reason], "height": [None if r else 48 for r in reason],
+                           "format": [None if r else "PNG" for r in reason],
+                           "sha256": [None if r else f"{h:064x}" for r, h in zip(reason, rng.integers(0, 60, n))]})
+    checks = checks.astype({"image_id": "string", "reason": "string", "detail": "string", "width": "Int32",
+                            "height": "Int32", "format": "string", "sha256": "string"})
+    empty = pd.DataFrame(columns=["image_id", "path", "category", "reason", "detail"]).astype("string")
+    clean, rejected, summary = merge_checks(raw, checks, empty, {})
+
+    merged = raw.merge(checks, on="image_id")
+    passed = merged[merged["reason"].isna()].sort_values("path")
+    first = passed.groupby("sha256")["path"].first()
+    assert sorted(clean["path"]) == sorted(first)
+    copies = rejected[rejected["reason"] == "duplicate"]
+    sha_of = dict(zip(passed["path"], passed["sha256"]))
+    assert len(copies) == len(passed) - len(first)
+    for path, detail in zip(copies["path"], copies["detail"]):
+        assert detail == f"same bytes as {first[sha_of[path]]}"
+    expected = [{"sha256": sha, "categories": sorted(set(group["category"])), "paths": sorted(group["path"]),
+                 "kept": first[sha]} for sha, group in passed.groupby("sha256") if group["category"].nunique() > 1]
+    assert summary["duplicate_conflicts"] == expected and expected
+
+
+def test_read_shard_reads_shard_rows_of_the_needed_columns_in_batches(tmp_path):
+    root, raw, _, _ = _demo(tmp_path)
+    write_parquet(raw, tmp_path / "raw.parquet")
+    table = read_table(tmp_path / "raw.parquet")
+    for shards in (1, 2, 5, len(raw) + 3):
+        for shard in range(shards):
+            part = read_shard(tmp_path / "raw.parquet", shard, shards, batch_rows=7)
+            assert list(part.columns) == SHARD_COLUMNS
+            pd.testing.assert_frame_equal(part, shard_rows(table[SHARD_COLUMNS], shard, shards).reset_index(drop=True))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_run_indexed_runs_every_index_once(threads):
+    seen, lock = [], threading.Lock()
+
+    def task(i):
+        with lock:
+            seen.append(i)
+
+    run_indexed(task, 103, threads)
+    assert sorted(seen) == list(range(103))
+    run_indexed(task, 0, threads)
+
+
+def test_run_indexed_raises_a_task_error():
+    def task(i):
+        if i == 7:
+            raise RuntimeError("boom")
+
+    for threads in (1, 3):
+        with pytest.raises(RuntimeError, match="boom"):
+            run_indexed(task, 50, threads)
+
+
+def test_decode_rgb_decodes_in_place_and_load_rgb_returns_an_independent_image(tmp_path):
+    """The cleaning decode makes no copy of an upright RGB JPEG; extraction's load_rgb still
+    returns pixels that outlive the file, equal to Pillow's own transpose + convert."""
+    plain = write_image(tmp_path / "plain", "jpeg", base_image())
+    rotated = write_image(tmp_path / "rotated", "exif_rotated_jpeg", base_image())
+    cmyk = write_image(tmp_path / "cmyk", "cmyk_jpeg", base_image())
+    with Image.open(plain) as image:
+        assert decode_rgb(image) is image
+    with Image.open(rotated) as image:
+        upright = decode_rgb(image)
+        assert upright is not image and upright.size == (image.height, image.width)
+    for path in (plain, rotated, cmyk):
+        with Image.open(path) as image:
+            reference = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        loaded = load_rgb(path)
+        assert loaded.mode == "RGB" and np.array_equal(np.asarray(loaded), reference)

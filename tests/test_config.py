@@ -21,6 +21,7 @@ def test_the_papers_config_is_valid_and_gets_defaults():
     assert config["sample"] == {"per_category": 1000, "test_fraction": 0.2, "folds": 5, "seed": 20231,
                                 "allow_fewer": False}
     assert config["backbones"]["convnext_base"]["shards"] == 1
+    assert (config["extract"]["runtime"], config["extract"]["precision"]) == ("tensorflow", "f32")
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -45,6 +46,11 @@ def test_the_papers_config_is_valid_and_gets_defaults():
     (lambda c: c["extract"].update(device="tpu"), "'extract.device': 'tpu' is not one of ['auto', 'gpu', 'cpu']"),
     (lambda c: c["extract"].update(device="gpu", gpus=0), "'extract.gpus': extract.device 'gpu' needs at least 1"),
     (lambda c: c["extract"].update(device="cpu", mixed_precision=True), "'extract.mixed_precision': float16 runs on"),
+    (lambda c: c["extract"].update(runtime="onnx"), "'extract.runtime': 'onnx' is not one of ['tensorflow', 'open"),
+    (lambda c: c["extract"].update(precision="bf16"), "'extract.precision': 'bf16' needs extract.runtime 'openvino'"),
+    (lambda c: c["extract"].update(runtime="openvino", device="gpu"), "'extract.device': 'gpu' needs extract.runtime"),
+    (lambda c: c["extract"].update(runtime="openvino", mixed_precision=True),
+     "'extract.mixed_precision': float16 is TensorFlow's, on a GPU"),
 ])
 def test_bad_values_name_the_key(mutate, message):
     config = paper_config()
@@ -63,7 +69,8 @@ def test_classifiers_take_the_schemas_order_whatever_the_overlay_order():
 def test_classifier_defaults_come_from_the_schema():
     config = validate_config(paper_config())
     assert config["classifiers"]["lsvm"] == {"grid": {"C": [0.01, 0.1, 1, 10, 100]}, "scaling": "l2",
-                                             "max_iter": 1000, "tol": 0.0001, "dual": "adaptive"}
+                                             "solver": "batched", "max_iter": 1000, "tol": 0.0001, "max_gap": 0.0001,
+                                             "dual": "adaptive"}
     assert config["classifiers"]["nn"]["dropout"] == 0.5 and "logreg" not in config["classifiers"]
 
 

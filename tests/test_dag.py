@@ -131,10 +131,11 @@ def test_nothing_changed_nothing_to_do(complete_run):
     assert planned_jobs(workdir, tiny_config(crawl)) == {}
 
 
-def test_a_new_lsvm_grid_reruns_only_the_lsvm_jobs(complete_run):
+@pytest.mark.parametrize("change", [{"grid": {"C": [0.1, 1.0, 10.0]}}, {"solver": "liblinear"}])
+def test_a_new_lsvm_grid_or_solver_reruns_only_the_lsvm_jobs(complete_run, change):
     workdir, crawl = complete_run
     classifiers = json.loads(json.dumps(TINY_CLASSIFIERS))
-    classifiers["lsvm"]["grid"]["C"] = [0.1, 1.0, 10.0]
+    classifiers["lsvm"] |= change
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
     # the vote holds an LSVM cell: it reruns too
     assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "ensemble": 1, "aggregate": 1, "all": 1}
@@ -162,6 +163,21 @@ def test_another_device_policy_reruns_extraction_and_everything_after(complete_r
     config = tiny_config(crawl)
     config["extract"] = config.get("extract", {}) | {"device": "cpu"}
     assert planned_jobs(workdir, config) == downstream_of_sample()
+
+
+def test_another_runtime_or_precision_reruns_extraction_and_everything_after(complete_run, tmp_path):
+    workdir, crawl = complete_run
+    openvino = tiny_config(crawl)
+    openvino["extract"] = openvino.get("extract", {}) | {"runtime": "openvino"}
+    assert planned_jobs(workdir, openvino) == downstream_of_sample()
+    # precision alone: a copy marked current for OpenVINO f32 (bf16 is refused with TensorFlow)
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy, symlinks=True)
+    touched = run_snakemake(copy, openvino, "--touch", "--cores", "2")
+    assert touched.returncode == 0, touched.stdout[-3000:] + touched.stderr[-3000:]
+    assert planned_jobs(copy, openvino) == {}
+    openvino["extract"]["precision"] = "bf16"
+    assert planned_jobs(copy, openvino) == downstream_of_sample()
 
 
 def test_a_new_backbone_runs_its_extraction_its_classifiers_and_aggregation(complete_run, tmp_path):

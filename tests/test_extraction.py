@@ -151,7 +151,8 @@ def test_two_runs_give_byte_identical_features(extracted):
 
 
 def test_an_interrupted_extraction_leaves_no_features_file_and_a_rerun_completes(tmp_path):
-    backbones = tiny_backbones("convnext_base", input_size=64, batch_size=1)
+    # 96 px, one image a batch: a few seconds of work, so the interruption lands while it runs
+    backbones = tiny_backbones("convnext_base", input_size=96, batch_size=1)
     config = small_config(backbones=backbones)
     prepared = run_snakemake(tmp_path, config, "--cores", "2", "results/manifest/sample.parquet")
     assert prepared.returncode == 0, prepared.stderr[-2000:]

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from pinclass.demo_crawl import category_image, write_image
-from pinclass.ingest import image_id, ingest_crawl, ingest_manifest
+import pinclass.ingest
+from pinclass.ingest import image_id, ingest_crawl, ingest_manifest, sort_by_path, suffix
 
 
 def pin(root, user, board, pin_id, kind="jpeg"):
@@ -136,3 +137,54 @@ def test_manifest_without_required_columns_is_refused(tmp_path):
     csv.write_text("file,label\na.jpg,art\n")
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['category', 'path'\]"):
         ingest_manifest(csv)
+
+
+@pytest.mark.parametrize("name", ["a.jpg", "a.JPG", "a.tar.gz", ".jpg", "..jpg", "a.", "a", "a..b", ".", ""])
+def test_suffix_is_pathlibs(name):
+    from pathlib import PurePosixPath
+
+    assert suffix(name) == PurePosixPath(name).suffix
+
+
+def test_raw_is_in_path_order_though_the_walk_is_in_name_order(tmp_path):
+    """Board "x" walks before "x-2" and "x.y", but its paths sort after theirs ('/' > '-', '.')."""
+    boards_json(tmp_path, "u", {"x": "art", "x-2": "art", "x.y": "art", "x 3": "art"})
+    for board in ("x", "x-2", "x.y", "x 3"):
+        pin(tmp_path, "u", board, "1")
+    raw, _, _ = ingest_crawl(tmp_path)
+    assert list(raw["path"]) == sorted(raw["path"]) and len(raw) == 4
+    assert list(raw.index) == [0, 1, 2, 3]
+
+
+def test_rows_gathered_in_batches_make_the_same_tables(tmp_path, monkeypatch):
+    boards_json(tmp_path, "u1", {"b1": "art", "b2": "travel"})
+    boards_json(tmp_path, "u2", {"b1": "food_drink"})
+    for user, board, pin_id in [("u1", "b1", "1"), ("u1", "b1", "2"), ("u1", "b2", "3"), ("u2", "b1", "4"),
+                                ("u2", "b1", "5"), ("u2", "b1", "6"), ("u2", "b9", "7")]:
+        pin(tmp_path, user, board, pin_id)
+    whole = ingest_crawl(tmp_path)
+    monkeypatch.setattr(pinclass.ingest, "BATCH_ROWS", 2)
+    batched = ingest_crawl(tmp_path)
+    pd.testing.assert_frame_equal(whole[0], batched[0])
+    pd.testing.assert_frame_equal(whole[1], batched[1])
+    assert whole[2] == batched[2]
+    assert whole[0]["category"].isna().sum() == 1
+
+
+def test_a_board_linked_twice_is_listed_once(tmp_path):
+    """A symbolic link to a board is followed (its resolved path is looked up); the pins of the
+    board it points to are then seen again, as loops. Plain folders resolve without os.path.realpath."""
+    boards_json(tmp_path, "u", {"a-link": "art", "x": "art"})
+    pin(tmp_path, "u", "x", "1")
+    os.symlink(tmp_path / "u" / "x", tmp_path / "u" / "a-link")
+    raw, _, summary = ingest_crawl(tmp_path)
+    assert list(raw["path"]) == ["u/a-link/1/1.jpg"]
+    assert summary["symlink_loops_list"] == ["u/x/1"]
+
+
+def test_sort_by_path_copies_only_when_needed():
+    table = pd.DataFrame({"path": pd.array(["b", "a", "c"], dtype="string"), "n": [1, 2, 3]}, index=[5, 6, 7])
+    ordered = sort_by_path(table)
+    assert list(ordered["path"]) == ["a", "b", "c"] and list(ordered["n"]) == [2, 1, 3]
+    assert list(ordered.index) == [0, 1, 2]
+    assert sort_by_path(ordered)["n"].tolist() == [2, 1, 3]

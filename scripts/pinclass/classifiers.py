@@ -22,12 +22,17 @@ from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC, RBFSVC
 class Classifier:
     """build(settings, seed, n_jobs) → the unfitted final estimator.
     fit_info(fitted final estimator) → numbers worth keeping per fit (iterations, epochs).
-    threads_inside: the estimator uses the job's threads itself (the NN: TensorFlow's thread pool),
-    so its grid points run one after another instead of in worker processes."""
+    threads_inside(settings): the estimator uses the job's threads itself (the NN: TensorFlow's
+    thread pool; the batched LSVM: BLAS), so its fits run one after another in the job's process
+    instead of in worker processes.
+    warm_path(settings): the grid parameter along which a fold's fits warm-start each other (the
+    estimator's warm_start), fitted in ascending order of it on one estimator; None: every fit
+    starts cold."""
 
     build: Callable[[dict, int, int], BaseEstimator]
     fit_info: Callable[[BaseEstimator], dict] | None = None
-    threads_inside: bool = False
+    threads_inside: Callable[[dict], bool] = lambda settings: False
+    warm_path: Callable[[dict], str | None] = lambda settings: None
 
 
 REGISTRY: dict[str, Classifier] = {}
@@ -41,9 +46,12 @@ register("knn", Classifier(
     build=lambda s, seed, n_jobs: KNeighborsClassifier(metric=s["metric"], weights=s["weights"])))
 
 register("lsvm", Classifier(
-    build=lambda s, seed, n_jobs: OvRLinearSVC(max_iter=s["max_iter"], tol=s["tol"], dual=s["dual"],
-                                               random_state=seed),
-    fit_info=lambda e: {"n_iter": int(np.max(e.n_iter_)), "dual": int(e.dual_)}))
+    build=lambda s, seed, n_jobs: OvRLinearSVC(max_iter=s["max_iter"], tol=s["tol"], max_gap=s["max_gap"],
+                                               solver=s["solver"], dual=s["dual"],
+                                               warm_start=s["solver"] == "batched", random_state=seed),
+    fit_info=lambda e: {"n_iter": int(np.max(e.n_iter_)), "dual": int(e.dual_)},
+    threads_inside=lambda s: s["solver"] == "batched",
+    warm_path=lambda s: "C" if s["solver"] == "batched" else None))
 
 register("nn", Classifier(
     build=lambda s, seed, n_jobs: KerasMLPClassifier(
@@ -52,7 +60,7 @@ register("nn", Classifier(
         validation_fraction=s["validation_fraction"], patience=s["patience"], random_state=seed,
         n_threads=n_jobs),
     fit_info=lambda e: {"epochs": int(e.n_epochs_), "best_epoch": int(e.best_epoch_)},
-    threads_inside=True))
+    threads_inside=lambda s: True))
 
 # The usual linear probe of frozen features: multinomial logistic regression (lbfgs).
 register("logreg", Classifier(

@@ -98,6 +98,15 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
     if extract["device"] == "cpu" and extract["mixed_precision"]:
         raise ConfigError("config key 'extract.mixed_precision': float16 runs on a GPU only, and "
                           "extract.device is 'cpu'")
+    if extract["runtime"] == "openvino" and extract["device"] == "gpu":
+        raise ConfigError("config key 'extract.device': 'gpu' needs extract.runtime 'tensorflow'; the "
+                          "'openvino' runtime runs on the CPU (use device auto or cpu)")
+    if extract["runtime"] == "openvino" and extract["mixed_precision"]:
+        raise ConfigError("config key 'extract.mixed_precision': float16 is TensorFlow's, on a GPU; with "
+                          "extract.runtime 'openvino' choose extract.precision (f32 or bf16)")
+    if extract["runtime"] == "tensorflow" and extract["precision"] != "f32":
+        raise ConfigError(f"config key 'extract.precision': {extract['precision']!r} needs extract.runtime "
+                          "'openvino'; TensorFlow runs float32 (float16 on a GPU: extract.mixed_precision)")
     return config
 
 

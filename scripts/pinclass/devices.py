@@ -40,6 +40,12 @@ def granted_gpus(environ=os.environ) -> tuple[str, ...]:
     return () if ids in ((), ("-1",), ("NoDevFiles",)) else ids
 
 
+def extraction_policy(device: str, runtime: str) -> str:
+    """The policy an extraction job runs under: extract.device, except that the OpenVINO runtime
+    runs on the CPU (its job asks for no GPU and hides any; config validation refuses device gpu)."""
+    return "cpu" if runtime == "openvino" else device
+
+
 def choose(policy: str, facts: Facts) -> str:
     """'gpu' or 'cpu' for `policy`, or DeviceError naming why a granted or required GPU is unusable."""
     if policy not in POLICIES:

@@ -4,38 +4,51 @@ solver chosen per fit, and the Keras network. Both are plain scikit-learn estima
 TensorFlow is imported only when the network is fitted, so KNN/LSVM jobs never pay for it.
 """
 
+import hashlib
 import os
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
+from pinclass import linear_svm
+
 LSVM_DUALS = ("adaptive", "auto", True, False)
+LSVM_SOLVERS = ("batched", "liblinear")
 
 
 class OvRLinearSVC(ClassifierMixin, BaseEstimator):
-    """One-vs-rest linear SVM (squared hinge, L2 penalty): one binary scikit-learn LinearSVC per class.
+    """One-vs-rest linear SVM (squared hinge, L2 penalty, regularised bias): LinearSVC's model.
 
-    The same model as LinearSVC(multi_class="ovr") — liblinear solves exactly these binary
-    problems one after another — with the choice of solver made per fit. The classes are solved
-    in sequence on purpose: liblinear's random generator is process-global, so classes solved in
-    threads would draw from it in a racing order and two runs would differ.
+    solver "batched" (`pinclass.linear_svm`): all classes' problems solved at once by a truncated
+    Newton method, stopped by liblinear's rule and a duality gap ≤ max_gap; deterministic. With
+    warm_start=True a fit on the same rows as the previous one starts from its weights (a C path:
+    the harness fits each fold's grid in ascending C).
+    solver "liblinear": one binary scikit-learn LinearSVC per class, the reference. The classes are
+    solved in sequence on purpose: liblinear's random generator is process-global, so classes
+    solved in threads would draw from it in a racing order and two runs would differ.
 
-    dual: True (coordinate descent on the dual), False (Newton on the primal), "auto"
-    (scikit-learn's rule: dual only when rows < features), or "adaptive": dual when
+    dual (liblinear only): True (coordinate descent on the dual), False (Newton on the primal),
+    "auto" (scikit-learn's rule: dual only when rows < features), or "adaptive": dual when
     C × mean squared row norm <= 1, else primal. Dual coordinate descent is fastest when that
     product is small (L2-normalised rows with C <= 1: about 3× faster than primal) and
     converges poorly when it is large (C=100), where the primal solver is the reliable one.
-    `dual_` records the choice, `n_iter_` the iterations per class.
+    `dual_` records the choice (always False for batched), `n_iter_` the iterations per class.
     """
 
-    def __init__(self, C=1.0, tol=1e-4, max_iter=1000, dual="adaptive", random_state=None):
+    def __init__(self, C=1.0, tol=1e-4, max_gap=1e-4, max_iter=1000, solver="batched", dual="adaptive",
+                 warm_start=False, random_state=None):
         self.C = C
         self.tol = tol
+        self.max_gap = max_gap
         self.max_iter = max_iter
+        self.solver = solver
         self.dual = dual
+        self.warm_start = warm_start
         self.random_state = random_state
 
     def _use_dual(self, X) -> bool:
@@ -51,19 +64,53 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         X = np.ascontiguousarray(X, dtype=np.float64)  # once, not once per class
         y = np.asarray(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) < 2:
+        classes = np.unique(y)
+        if len(classes) < 2:
             raise ValueError("the linear SVM needs at least two classes in its training rows")
-        self.n_features_in_ = X.shape[1]
+        if self.solver == "batched":
+            self._fit_batched(X, y, classes)
+        elif self.solver == "liblinear":
+            self._fit_liblinear(X, y, classes)
+        else:
+            raise ValueError(f"solver: expected one of {LSVM_SOLVERS}, got {self.solver!r}")
+        self.classes_, self.n_features_in_ = classes, X.shape[1]
+        return self
+
+    def _fit_liblinear(self, X, y, classes):
         self.dual_ = self._use_dual(X)
-        positives = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
+        positives = classes[1:] if len(classes) == 2 else classes
         models = [LinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter, dual=self.dual_,
                             random_state=self.random_state).fit(X, (y == positive).astype(np.int8))
                   for positive in positives]
         self.coef_ = np.vstack([m.coef_ for m in models])
         self.intercept_ = np.concatenate([m.intercept_ for m in models])
         self.n_iter_ = np.array([int(m.n_iter_) for m in models])
-        return self
+
+    def _fit_batched(self, X, y, classes):
+        index = np.searchsorted(classes, y)
+        if len(classes) == 2:  # one problem, class 1 positive: LinearSVC's binary model
+            index, n_problems = np.where(index == 1, 0, 1), 1
+        else:
+            n_problems = len(classes)
+        # a warm start only from a fit on the very same rows and labels
+        digest = hashlib.blake2b(X.data, digest_size=16)
+        digest.update(np.ascontiguousarray(index, dtype=np.int64).data)
+        fingerprint = (X.shape, digest.hexdigest())
+        warm = self.warm_start and getattr(self, "_warm", None) and self._warm["fingerprint"] == fingerprint
+        start = self._warm["weights"] if warm else None
+        spectral = self._warm["spectral"] if warm else None
+        solution = linear_svm.solve(X, index, n_problems, float(self.C), tol=self.tol, max_gap=self.max_gap,
+                                    max_iter=self.max_iter, start=start, spectral=spectral)
+        if self.warm_start:
+            self._warm = {"fingerprint": fingerprint, "spectral": solution.spectral,
+                          "weights": np.vstack([solution.coef.T, solution.intercept])}
+        if not solution.converged.all():
+            unsolved = int((~solution.converged).sum())
+            warnings.warn(f"the batched LSVM solver did not converge: {unsolved} of {n_problems} classes short of "
+                          f"the tolerance after {self.max_iter} iterations; increase max_iter", ConvergenceWarning)
+        self.coef_, self.intercept_, self.n_iter_, self.dual_ = (solution.coef, solution.intercept,
+                                                                  solution.n_iter, False)
+        self.solution_ = replace(solution, spectral=None)  # convergence record: CG steps, gradient norms
 
     def decision_function(self, X):
         scores = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
@@ -102,6 +149,84 @@ def _import_keras(n_threads: int | None):
         warnings.warn(f"TensorFlow already runs with {_TF_STATE['threads']} threads in this process; "
                       f"n_threads={n_threads} is not applied", RuntimeWarning)
     return _TF_STATE["keras"]
+
+
+class MLPTrainer:
+    """Keras' `fit` with shuffling and EarlyStopping(val_loss, patience, restore_best_weights), with
+    the whole epoch's mini-batch loop inside one compiled TensorFlow function.
+
+    Through `fit`, an epoch of 608 rows took ~0.7 s of Keras' per-step Python and tf.data work and
+    every fit retraced its functions (~3 s); here a step costs its arithmetic, and one trainer —
+    its model, optimizer and traced functions — serves every fit of the same architecture: `fit`
+    copies in the weights of a freshly built, seeded model and the optimizer's initial state.
+    """
+
+    def __init__(self, keras, build, learning_rate: float, n_features: int):
+        import tensorflow as tf
+
+        self.keras, self.build = keras, build
+        self.model = build()
+        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self.optimizer_start = [v.numpy() for v in self.optimizer.variables]
+        loss_of = keras.losses.SparseCategoricalCrossentropy()  # the row mean, as Keras' compiled loss
+        model, optimizer, weights = self.model, self.optimizer, self.model.trainable_variables
+        rows_spec = tf.TensorSpec([None, n_features], tf.float32)
+        labels_spec = tf.TensorSpec([None], tf.int64)
+
+        @tf.function(input_signature=[rows_spec, labels_spec, tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([], tf.int32)], jit_compile=False)
+        def epoch(X, y, order, batch_size):
+            n = tf.shape(order)[0]
+            total = tf.constant(0.0)
+            for start in tf.range(0, n, batch_size):
+                rows = order[start:start + batch_size]
+                with tf.GradientTape() as tape:
+                    loss = loss_of(tf.gather(y, rows), model(tf.gather(X, rows), training=True))
+                optimizer.apply(tape.gradient(loss, weights), weights)
+                total += loss * tf.cast(tf.shape(rows)[0], tf.float32)
+            return total / tf.cast(n, tf.float32)
+
+        @tf.function(input_signature=[rows_spec, labels_spec], jit_compile=False)
+        def evaluate(X, y):
+            return loss_of(y, model(X, training=False))
+
+        self.epoch, self.evaluate = epoch, evaluate
+
+    def fit(self, X, y, validation, *, batch_size: int, max_epochs: int, patience: int, seed: int):
+        """Train from the seed's initial weights; rows reshuffled every epoch by a generator seeded
+        by `seed` (the last mini-batch may be smaller). Returns (the trained model — this trainer's,
+        valid until its next fit —, {"loss": [...], "val_loss": [...]}, best epoch); without
+        validation, all max_epochs epochs run and the last is the best."""
+        import tensorflow as tf
+
+        self.keras.utils.set_random_seed(seed)
+        for variable, value in zip(self.model.variables, self.build().variables, strict=True):
+            variable.assign(value)  # weights and the dropout generator's state of a seeded new model
+        for variable, value in zip(self.optimizer.variables, self.optimizer_start, strict=True):
+            variable.assign(value)
+        X, y = tf.constant(X, tf.float32), tf.constant(y, tf.int64)
+        if validation is not None:
+            validation = (tf.constant(validation[0], tf.float32), tf.constant(validation[1], tf.int64))
+        rng = np.random.default_rng(seed)
+        batch = tf.constant(batch_size, tf.int32)
+        history: dict = {"loss": []} if validation is None else {"loss": [], "val_loss": []}
+        best, best_epoch, best_weights, waited = np.inf, len(history["loss"]), None, 0
+        for e in range(max_epochs):
+            order = tf.constant(rng.permutation(int(X.shape[0])).astype(np.int32))
+            history["loss"].append(float(self.epoch(X, y, order, batch)))
+            if validation is None:
+                continue
+            current = float(self.evaluate(*validation))
+            history["val_loss"].append(current)
+            waited += 1
+            if current < best:  # Keras' EarlyStopping: an improvement resets the wait
+                best, best_epoch, best_weights, waited = current, e + 1, self.model.get_weights(), 0
+            elif waited >= patience and e > 0:
+                break
+        if best_weights is not None:
+            self.model.set_weights(best_weights)
+        return self.model, history, best_epoch if validation is not None else len(history["loss"])
 
 
 class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
@@ -167,30 +292,27 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         fit_rows, val_rows = self._validation_split(y_index)
 
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(int(self.random_state))
-        model = keras.Sequential([
-            keras.Input(shape=(X.shape[1],)),
-            keras.layers.Dense(self.hidden_units, activation=self.activation),
-            keras.layers.Dropout(self.dropout),
-            keras.layers.Dense(len(self.classes_), activation="softmax"),
-        ])
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
-                      loss="sparse_categorical_crossentropy", jit_compile=False)
-        callbacks, validation = [], None
-        if val_rows is not None:
-            validation = (X[val_rows], y_index[val_rows])
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience,
-                                                           restore_best_weights=True))
-        history = model.fit(X[fit_rows], y_index[fit_rows], batch_size=int(self.batch_size),
-                            epochs=int(self.max_epochs), validation_data=validation, shuffle=True,
-                            callbacks=callbacks, verbose=self.verbose)
-        self.model_ = model
+        key = (X.shape[1], int(self.hidden_units), self.activation, float(self.dropout), len(self.classes_),
+               float(self.learning_rate))
+        trainers = _TF_STATE.setdefault("trainers", {})
+        if key not in trainers:
+            trainers[key] = MLPTrainer(keras, lambda: keras.Sequential([
+                keras.Input(shape=(X.shape[1],)),
+                keras.layers.Dense(self.hidden_units, activation=self.activation),
+                keras.layers.Dropout(self.dropout),
+                keras.layers.Dense(len(self.classes_), activation="softmax"),
+            ]), float(self.learning_rate), X.shape[1])
+        validation = None if val_rows is None else (X[val_rows], y_index[val_rows])
+        model, history, best_epoch = trainers[key].fit(
+            X[fit_rows], y_index[fit_rows], validation, batch_size=int(self.batch_size),
+            max_epochs=int(self.max_epochs), patience=int(self.patience), seed=int(self.random_state))
+        # the trainer's model serves the next fit: keep a copy of this one's
+        self.model_ = keras.models.clone_model(model)
+        self.model_.set_weights(model.get_weights())
         self.validation_rows_ = val_rows
-        self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
-        self.n_epochs_ = len(history.history["loss"])
-        self.best_epoch_ = (int(np.argmin(history.history["val_loss"])) + 1 if val_rows is not None
-                            else self.n_epochs_)
+        self.history_ = history
+        self.n_epochs_ = len(history["loss"])
+        self.best_epoch_ = best_epoch
         return self
 
     def predict_proba(self, X):

@@ -1,16 +1,16 @@
 """Feature extraction: files on disk → one pooled feature vector per image.
 
 Decoding and resizing run in a thread pool (Pillow releases the GIL while it works) a few batches
-ahead of the model, so the model is not kept waiting for pixels; the model runs as one compiled
-tf.function on fixed-size batches (the last batch is padded, then cut back). Finished chunks of
-images are kept on disk (`ChunkStore`) so that a killed or preempted job resumes where it stopped.
+ahead of the model, so the model is not kept waiting for pixels; the model runs on fixed-size
+batches (the last batch is padded, then cut back) through a runner of pinclass.runtimes: a
+compiled tf.function, or the model converted to OpenVINO. Finished chunks of images are kept on
+disk (`ChunkStore`) so that a killed or preempted job resumes where it stopped.
 """
 
 import hashlib
 import json
 import logging
 import time
-import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,9 +21,9 @@ import pyarrow as pa
 
 from pinclass.atomic import replace_atomically
 from pinclass.images import load_rgb, resize
+from pinclass.runtimes import Runner, tensorflow_runner
 
 PROGRESS_EVERY_S = 30.0
-_COMPILED = weakref.WeakKeyDictionary()  # model → its tf.function, traced once per model and shape
 
 
 def decode(path, input_size: int) -> np.ndarray:
@@ -51,29 +51,31 @@ def configure_threads(threads: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
 
 
+def as_runner(model) -> Runner:
+    """A runner as it is; a Keras model as its TensorFlow runner."""
+    return model if isinstance(model, Runner) else tensorflow_runner(model)
+
+
 def extract_features(paths: list, model, input_size: int, batch_size: int, threads: int,
                      log: logging.Logger | None = None) -> np.ndarray:
-    """Run `model` over the images at `paths`; return float32 features (len(paths), width)."""
-    import tensorflow as tf
-
+    """Run `model` (a Keras model, or a `Runner` compiled for `batch_size`) over the images at
+    `paths`; return float32 features (len(paths), width)."""
     log = log or logging.getLogger(__name__)
-    if model not in _COMPILED:
-        _COMPILED[model] = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    infer = _COMPILED[model]
+    runner = as_runner(model)
     outputs, done = [], 0
     began = last_report = time.perf_counter()
     for batch in decoded_batches(paths, input_size, batch_size, threads):
         n = len(batch)
-        if n < batch_size:  # keep one input shape: a single trace of the model
+        if n < batch_size:  # one input shape: a single trace, and the batch OpenVINO was compiled for
             batch = np.concatenate([batch, np.zeros((batch_size - n,) + batch.shape[1:], batch.dtype)])
-        outputs.append(np.asarray(infer(tf.constant(batch)), dtype=np.float32)[:n])
+        outputs.append(runner.run(batch)[:n])
         done += n
         now = time.perf_counter()
         if now - last_report >= PROGRESS_EVERY_S or done == len(paths):
             log.info("%d/%d images, %.1f img/s", done, len(paths), done / max(now - began, 1e-9))
             last_report = now
     if not outputs:
-        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+        return np.zeros((0, runner.width), dtype=np.float32)
     return np.concatenate(outputs)
 
 
@@ -122,6 +124,7 @@ def extract_resumable(paths: list, image_ids: list, sha256s: list, model, input_
     of recomputed when a rerun finds it. Chunks hold whole batches, so the batches the model sees —
     and the features — are those of an uninterrupted run."""
     log = log or logging.getLogger(__name__)
+    runner = as_runner(model)
     step = max(1, chunk_size // batch_size) * batch_size
     parts, reused = [], 0
     for start in range(0, len(paths), step):
@@ -129,7 +132,7 @@ def extract_resumable(paths: list, image_ids: list, sha256s: list, model, input_
         key = store.key(image_ids[start:end], sha256s[start:end])
         features = store.load(key)
         if features is None:
-            features = extract_features(paths[start:end], model, input_size, batch_size, threads, log)
+            features = extract_features(paths[start:end], runner, input_size, batch_size, threads, log)
             store.save(key, features)
         else:
             reused += 1
@@ -138,7 +141,7 @@ def extract_resumable(paths: list, image_ids: list, sha256s: list, model, input_
     log.info("%d chunk(s) of %d images read back from an interrupted run, %d computed",
              reused, step, len(parts) - reused)
     if not parts:
-        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+        return np.zeros((0, runner.width), dtype=np.float32)
     return np.concatenate(parts)
 
 

@@ -7,7 +7,10 @@ and the sample, calls it, and writes the JSON and the predictions around it.
   highest mean CV macro F1, ties to the first in grid order (scikit-learn's ParameterGrid order).
 - Every fit — grid point × fold, then the refit — returns its macro F1, the warnings it raised
   (never just printed) and its fit info (iterations, epochs). Grid points × folds run in `n_jobs`
-  worker processes, or one after another for a classifier that uses the threads itself (the NN).
+  worker processes, or one after another for a classifier that uses the threads itself (the NN,
+  the batched LSVM). A classifier with a warm path (the batched LSVM: C) fits each fold's grid
+  points in ascending order of it on one estimator, each fit starting from the previous one's
+  solution; the refit starts cold.
 """
 
 import time
@@ -67,10 +70,31 @@ def check_inputs(features, labels, split, fold, n_classes):
     return X, y.astype(np.int64), train, test, fold[train].astype(np.int64), k
 
 
+def warm_chains(points: list[dict], k: int, path: str | None) -> list[list[tuple[int, int]]]:
+    """The fits (grid point index, fold) in chains fitted one after another on one estimator: with a
+    warm path, one chain per fold and per setting of the other parameters, in ascending order of
+    the path parameter; without, one fit per chain."""
+    if path is None:
+        return [[(i, f)] for i in range(len(points)) for f in range(k)]
+    groups: dict = {}
+    for i, params in enumerate(points):
+        rest = tuple(sorted((name, repr(value)) for name, value in params.items() if name != path))
+        groups.setdefault(rest, []).append(i)
+    return [[(i, f) for i in sorted(members, key=lambda i: points[i][path])]
+            for members in groups.values() for f in range(k)]
+
+
+def fit_chain(name, pipeline, points, chain, X, y, folds, n_classes) -> list[dict]:
+    """`fit_fold` for each (point, fold) of a chain, on one clone of the pipeline."""
+    estimator = clone(pipeline)
+    return [fit_fold(name, estimator, points[i], X, y, folds, f, n_classes) for i, f in chain]
+
+
 def fit_fold(name, pipeline, params, X, y, folds, fold, n_classes) -> dict:
-    """Fit on every fold but `fold`, score macro F1 on `fold`: the score, warnings, fit info, and the
-    fold's class scores (out-of-fold: for calibrating the refit's decision values)."""
-    fitted = clone(pipeline).set_params(**{f"clf__{key}": value for key, value in params.items()})
+    """Fit `pipeline` (in place) on every fold but `fold`, score macro F1 on `fold`: the score,
+    warnings, fit info, and the fold's class scores (out-of-fold: for calibrating the refit's
+    decision values)."""
+    fitted = pipeline.set_params(**{f"clf__{key}": value for key, value in params.items()})
     fitted.fit(X[folds != fold], y[folds != fold])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -117,13 +141,15 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
 
     with threadpool_limits(limits=n_jobs):
         t = time.perf_counter()
-        run = partial(fit_fold, classifier, pipeline, X=X_train, y=y_train, folds=train_fold,
+        run = partial(fit_chain, classifier, pipeline, points, X=X_train, y=y_train, folds=train_fold,
                       n_classes=len(label_names))
-        tasks = [(params, f) for params in points for f in range(k)]
-        if REGISTRY[classifier].threads_inside or n_jobs == 1:
-            outcomes = [run(params=params, fold=f) for params, f in tasks]
+        chains = warm_chains(points, k, REGISTRY[classifier].warm_path(settings))
+        if REGISTRY[classifier].threads_inside(settings) or n_jobs == 1:
+            done = [run(chain=chain) for chain in chains]
         else:
-            outcomes = Parallel(n_jobs=n_jobs)(delayed(run)(params=params, fold=f) for params, f in tasks)
+            done = Parallel(n_jobs=n_jobs)(delayed(run)(chain=chain) for chain in chains)
+        by_fit = {fit: outcome for chain, results in zip(chains, done) for fit, outcome in zip(chain, results)}
+        outcomes = [by_fit[(i, f)] for i in range(len(points)) for f in range(k)]
         timings["grid_search_s"] = time.perf_counter() - t
 
         results, warning_log = [], []

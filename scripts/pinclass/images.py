@@ -1,9 +1,9 @@
 """Decoding images the one way both cleaning and feature extraction use.
 
-Cleaning calls `inspect_image`, which runs the very decoder extraction uses (`load_rgb`), so an
-image that passes cleaning is one extraction can read. Pillow's pixel limit is the
-decompression-bomb guard; `set_pixel_limit` makes it the config's value and turns Pillow's
-warning into an error, so every image over the limit is rejected rather than half-accepted.
+Cleaning calls `inspect_image`, which runs the very decoder extraction uses (`decode_rgb`, the
+core of `load_rgb`), so an image that passes cleaning is one extraction can read. Pillow's pixel
+limit is the decompression-bomb guard; `set_pixel_limit` makes it the config's value and turns
+Pillow's warning into an error, so every image over the limit is rejected rather than half-accepted.
 """
 
 import hashlib
@@ -11,9 +11,10 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited on white
+TRANSPOSING_ORIENTATIONS = range(2, 9)  # EXIF orientations ImageOps.exif_transpose acts on
 
 
 class ImageRejected(Exception):
@@ -27,7 +28,17 @@ def set_pixel_limit(max_pixels: int) -> None:
     warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
+def _upright(image: Image.Image) -> Image.Image:
+    """EXIF orientation applied; the image itself when it has none to apply (exif_transpose would copy)."""
+    if image.getexif().get(ExifTags.Base.Orientation, 1) in TRANSPOSING_ORIENTATIONS:
+        return ImageOps.exif_transpose(image)
+    return image
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB; the image itself when it already is (convert would copy)."""
+    if image.mode == "RGB":
+        return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits (Pillow's convert would clip instead of scaling).
         values = np.asarray(image, dtype=np.uint32)
@@ -41,19 +52,25 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(source, draft_size: int | None = None) -> Image.Image:
-    """Fully decode a file (path or file object): first frame, EXIF orientation applied, RGB.
+def decode_rgb(image: Image.Image, draft_size: int | None = None) -> Image.Image:
+    """Fully decode an opened image: first frame, EXIF orientation applied, RGB.
 
+    Returns `image` itself, decoded, when it is already upright 8-bit RGB (most JPEGs): no copy.
     draft_size: let a JPEG decode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers
     draft_size x draft_size — 2-3x faster on large pins when the result is resized down anyway.
     """
+    image.seek(0)
+    if draft_size and image.format == "JPEG":
+        image.draft(image.mode, (draft_size, draft_size))
+    image.load()
+    return _to_rgb(_upright(image))
+
+
+def load_rgb(source, draft_size: int | None = None) -> Image.Image:
+    """Fully decode a file (path or file object) with `decode_rgb`; the result outlives the file."""
     with Image.open(source) as image:
-        image.seek(0)
-        if draft_size and image.format == "JPEG":
-            image.draft(image.mode, (draft_size, draft_size))
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
+        rgb = decode_rgb(image, draft_size)
+        return rgb.copy() if rgb is image else rgb  # closing the file destroys `image`'s pixels
 
 
 def resize(image: Image.Image, size: int) -> np.ndarray:
@@ -62,7 +79,11 @@ def resize(image: Image.Image, size: int) -> np.ndarray:
 
 
 def inspect_image(path, min_size: int) -> dict:
-    """Decode one file completely; return width, height (as displayed), format and sha256, or raise ImageRejected."""
+    """Decode one file completely; return width, height (as displayed), format and sha256, or raise ImageRejected.
+
+    The file is read once and opened once; its bytes are hashed and decoded (`decode_rgb`, the
+    decode extraction runs) from memory.
+    """
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -71,16 +92,15 @@ def inspect_image(path, min_size: int) -> dict:
     if not data:
         raise ImageRejected("unreadable", "empty file (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            fmt = probe.format
-        rgb = load_rgb(io.BytesIO(data))
+        with Image.open(io.BytesIO(data)) as image:
+            fmt = image.format
+            width, height = decode_rgb(image).size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageRejected("too_large", str(error)) from None
     except Image.UnidentifiedImageError:
         raise ImageRejected("unreadable", f"not an image format Pillow knows; starts with {data[:24]!r}") from None
     except Exception as error:  # Pillow raises many types for corrupt data; all mean "cannot decode"
         raise ImageRejected("unreadable", f"{type(error).__name__}: {error}") from None
-    width, height = rgb.size
     if min(width, height) < min_size:
         raise ImageRejected("too_small", f"{width}x{height} is below the minimum side of {min_size} px")
     return {"width": width, "height": height, "format": fmt, "sha256": hashlib.sha256(data).hexdigest()}

@@ -9,9 +9,13 @@ the ingest summary.
 
 import hashlib
 import os
+from array import array
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pinclass.boards import BOARD_FILE, USER_BOARDS_FILE, board_categories
 
@@ -19,6 +23,8 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".
 PIN_INFO_FILE = "pin.json"
 SNAKEMAKE_MARKER = ".snakemake_timestamp"  # Snakemake's stamp in a directory() output (the demo crawl)
 RAW_COLUMNS = ["image_id", "path", "user", "board", "pin_id", "category", "bytes"]
+STRING_COLUMNS = RAW_COLUMNS[:-1]
+BATCH_ROWS = 10_000  # raw rows gathered as Python objects before they become Arrow arrays
 REJECTED_COLUMNS = ["image_id", "path", "category", "reason", "detail"]
 # Listed in the summary in full up to this many entries each; counts are always complete.
 SUMMARY_LIST_LIMIT = 100
@@ -34,19 +40,55 @@ def printable(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+def suffix(name: str) -> str:
+    """A file name's extension, by pathlib's rule (`Path(name).suffix`) without building a Path."""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
 def is_image_name(name: str) -> bool:
-    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+    return suffix(name).lower() in IMAGE_EXTENSIONS
 
 
 class _Collector:
+    """What ingest found. Raw rows, most of a crawl's memory, are gathered a batch at a time and
+    each full batch becomes Arrow string arrays (the table's own storage), so Python objects are
+    held for at most BATCH_ROWS rows and never for the whole crawl."""
+
     def __init__(self):
-        self.raw, self.rejected = [], []
+        self.batch = {column: [] for column in STRING_COLUMNS}
+        self.chunks = {column: [] for column in STRING_COLUMNS}
+        self.sizes = array("q")
+        self.rejected = []
         self.notes = {key: [] for key in
                       ("empty_pin_folders", "malformed_board_files", "symlink_loops", "stray_files")}
         self.counts = {"users": 0, "boards": 0, "pins": 0}
 
     def note(self, key, value):
         self.notes[key].append(value)
+
+    def add(self, rel, user, board, pin, category, size):
+        for column, value in zip(STRING_COLUMNS, (image_id(rel), rel, user, board, pin, category)):
+            self.batch[column].append(value)
+        self.sizes.append(size)
+        if len(self.batch["path"]) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self):
+        for column, values in self.batch.items():
+            if values:
+                self.chunks[column].append(pa.array(values, type=pa.large_string()))
+                values.clear()
+
+    def raw_frame(self) -> pd.DataFrame:
+        """The raw rows sorted by path, their strings in the Arrow chunks already built (no copy)."""
+        self.flush()
+        table = pa.table({column: pa.chunked_array(self.chunks[column], type=pa.large_string())
+                          for column in STRING_COLUMNS} | {"bytes": pa.array(np.array(self.sizes, dtype=np.int64))})
+        self.chunks, self.sizes = {column: [] for column in STRING_COLUMNS}, array("q")
+        if not in_path_order(table["path"]):  # a crawl's walk is in path order already
+            table = table.take(pc.sort_indices(table["path"]))  # stable
+        return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype()}.get)
 
     def reject(self, rel, category, reason, detail):
         shown = printable(rel)
@@ -61,8 +103,13 @@ class _Collector:
         return out
 
 
-def _subdirs_and_files(path: Path, rel: str, seen: set, out: _Collector):
-    """Entries of one folder, directory symlinks followed once (a loop is noted, not followed)."""
+def _subdirs_and_files(path: str, real: str, rel: str, seen: set, out: _Collector):
+    """Entries of one folder, directory symlinks followed once (a loop is noted, not followed).
+
+    `real` is the folder's resolved path; subfolders come as (entry, rel, resolved path). Only a
+    symbolic link needs os.path.realpath (a dozen system calls): a plain subfolder resolves to
+    `real`/name.
+    """
     dirs, files = [], []
     try:
         entries = sorted(os.scandir(path), key=lambda e: e.name)
@@ -76,11 +123,11 @@ def _subdirs_and_files(path: Path, rel: str, seen: set, out: _Collector):
         except OSError:  # ELOOP on a self-referencing link
             is_dir = False
         if is_dir:
-            real = os.path.realpath(entry.path)
-            if real in seen:
+            entry_real = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
+            if entry_real in seen:
                 out.note("symlink_loops", printable(entry_rel))
                 continue
-            dirs.append((entry, entry_rel))
+            dirs.append((entry, entry_rel, entry_real))
         else:
             files.append((entry, entry_rel))
     return dirs, files
@@ -100,8 +147,7 @@ def _add_image(entry, rel, user, board, pin, category, out: _Collector):
     except OSError as error:
         out.reject(rel, category, "unreadable", f"cannot stat: {error.strerror}")
         return
-    out.raw.append({"image_id": image_id(rel), "path": rel, "user": user, "board": board,
-                    "pin_id": pin, "category": category, "bytes": size})
+    out.add(rel, user, board, pin, category, size)
 
 
 def ingest_crawl(root) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -110,28 +156,29 @@ def ingest_crawl(root) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     if not root.is_dir():
         raise FileNotFoundError(f"data.root {root} is not a folder")
     out = _Collector()
-    seen = {os.path.realpath(root)}
-    users, root_files = _subdirs_and_files(root, "", seen, out)
+    root_real = os.path.realpath(root)
+    seen = {root_real}
+    users, root_files = _subdirs_and_files(str(root), root_real, "", seen, out)
     _stray(root_files, out, allowed={SNAKEMAKE_MARKER})
-    for user_entry, user in users:
-        seen.add(os.path.realpath(user_entry.path))
+    for user_entry, user, user_real in users:
+        seen.add(user_real)
         out.counts["users"] += 1
-        boards, user_files = _subdirs_and_files(Path(user_entry.path), user, seen, out)
+        boards, user_files = _subdirs_and_files(user_entry.path, user_real, user, seen, out)
         _stray(user_files, out, allowed={USER_BOARDS_FILE})
-        categories, problems = board_categories(Path(user_entry.path), [entry.name for entry, _ in boards])
+        categories, problems = board_categories(Path(user_entry.path), [entry.name for entry, _, _ in boards])
         for problem in problems:
             out.note("malformed_board_files", f"{printable(problem['file'])}: {problem['problem']}")
-        for board_entry, board_rel in boards:
-            seen.add(os.path.realpath(board_entry.path))
+        for board_entry, board_rel, board_real in boards:
+            seen.add(board_real)
             out.counts["boards"] += 1
             board, category = board_entry.name, categories[board_entry.name]
-            pins, board_files = _subdirs_and_files(Path(board_entry.path), board_rel, seen, out)
+            pins, board_files = _subdirs_and_files(board_entry.path, board_real, board_rel, seen, out)
             _stray(board_files, out, allowed={BOARD_FILE}, category=category)
-            for pin_entry, pin_rel in pins:
-                seen.add(os.path.realpath(pin_entry.path))
+            for pin_entry, pin_rel, pin_real in pins:
+                seen.add(pin_real)
                 out.counts["pins"] += 1
-                nested, files = _subdirs_and_files(Path(pin_entry.path), pin_rel, seen, out)
-                for _, nested_rel in nested:
+                nested, files = _subdirs_and_files(pin_entry.path, pin_real, pin_rel, seen, out)
+                for _, nested_rel, _ in nested:
                     out.note("stray_files", f"{printable(nested_rel)} (folder inside a pin folder)")
                 images = [(e, r) for e, r in files if e.name != PIN_INFO_FILE]
                 if not images:
@@ -141,7 +188,7 @@ def ingest_crawl(root) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
                         _add_image(entry, rel, user, board, pin_entry.name, category, out)
                     else:
                         out.reject(rel, category, "not_image_name",
-                                   f"extension {Path(entry.name).suffix or '(none)'} is not an image type")
+                                   f"extension {suffix(entry.name) or '(none)'} is not an image type")
     return _frames(out)
 
 
@@ -181,19 +228,26 @@ def ingest_manifest(csv_path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         if not full.is_file():
             out.reject(rel, category, "missing_file", f"{full} does not exist or is not a file")
             continue
-        out.raw.append({"image_id": image_id(rel), "path": rel, "user": row.get("user", ""),
-                        "board": row.get("board", ""), "pin_id": row.get("pin_id", ""),
-                        "category": category, "bytes": full.stat().st_size})
+        out.add(rel, row.get("user", ""), row.get("board", ""), row.get("pin_id", ""), category, full.stat().st_size)
     return _frames(out)
 
 
 def _frames(out: _Collector):
-    raw = pd.DataFrame(out.raw, columns=RAW_COLUMNS).astype(
-        {c: "string" for c in RAW_COLUMNS if c != "bytes"} | {"bytes": "int64"})
-    raw = raw.sort_values("path", kind="stable").reset_index(drop=True)
     rejected = pd.DataFrame(out.rejected, columns=REJECTED_COLUMNS).astype("string")
-    rejected = rejected.sort_values("path", kind="stable").reset_index(drop=True)
-    return raw, rejected, out.summary()
+    return out.raw_frame(), sort_by_path(rejected), out.summary()
+
+
+def in_path_order(paths) -> bool:
+    """Whether a string column is already sorted (compared in Arrow: no Python string per row)."""
+    paths = pa.array(paths) if not isinstance(paths, pa.ChunkedArray) else paths
+    return len(paths) < 2 or pc.all(pc.less_equal(paths[:-1], paths[1:])).as_py()
+
+
+def sort_by_path(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows in path order (stable), index 0..n-1; no copy of a table already in that order."""
+    if not in_path_order(table["path"]):
+        table = table.sort_values("path", kind="stable")
+    return table.reset_index(drop=True)
 
 
 def listing_fingerprint(data: dict) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 CODE_ROOT = Path(__file__).resolve().parents[1]  # scripts/: rule scripts and this package
 REPO_ROOT = CODE_ROOT.parent
-LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "scikit-learn", "numpy", "pandas", "pyarrow",
+LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "openvino", "scikit-learn", "numpy", "pandas", "pyarrow",
              "pillow", "snakemake")
 
 
