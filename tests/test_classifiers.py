@@ -438,6 +438,40 @@ def test_a_warm_started_lsvm_fit_reaches_the_cold_optimum_and_only_warm_starts_o
     assert np.array_equal(warm.n_iter_, fresh.n_iter_)
 
 
+@pytest.mark.parametrize("C", [0.01, 1, 100])
+def test_the_duality_gap_bounds_the_distance_to_the_optimum_and_vanishes_there(C):
+    from pinclass import linear_svm
+
+    X, y, _, _ = _noisy_data()
+    X = Normalizer().fit_transform(X)
+    Y = np.where(y[:, None] == np.arange(4)[None, :], 1.0, -1.0)
+    problem = linear_svm._Problem(X, Y, C)
+
+    def gap_and_objective(W):
+        Z = problem.margins(W)
+        G = problem.gradient(W, Z, (Y * Z < 1.0).astype(float))
+        return problem.relative_duality_gap(W, Z, G) * problem.objective(W, Z), problem.objective(W, Z)
+
+    optimum = linear_svm.solve(X, y, 4, C, tol=1e-12, max_gap=1e-14)
+    W_star = np.vstack([optimum.coef.T, optimum.intercept])
+    gap, best = gap_and_objective(W_star)
+    assert np.all(np.abs(gap) <= 1e-9 * best)
+    for scale in (1e-3, 1e-1, 1.0):
+        W = W_star + scale * np.random.default_rng(0).normal(size=W_star.shape)
+        gap, value = gap_and_objective(W)
+        assert np.all(gap >= value - best - 1e-9 * best) and np.all(value - best > 0)
+    # a tighter max_gap is honoured: more iterations, a smaller gap
+    loose = linear_svm.solve(X, y, 4, C, tol=1.0, max_gap=1e-2)
+    tight = linear_svm.solve(X, y, 4, C, tol=1.0, max_gap=1e-10)
+    assert tight.n_iter.sum() > loose.n_iter.sum() and np.all(tight.objective <= loose.objective)
+
+
+def test_a_batched_lsvm_grid_without_c_fits_every_point_cold():
+    X, y, split, fold = _noisy_data()
+    result, _ = evaluate("lsvm", X, y, split, fold, NAMES4, {"grid": {"max_gap": [1e-2, 1e-6]}}, seed=0)
+    assert [r["params"] for r in result["cv"]["results"]] == [{"max_gap": 1e-2}, {"max_gap": 1e-6}]
+
+
 def test_warm_chains_run_each_folds_grid_in_ascending_path_order():
     points = [{"C": 10, "loss": "a"}, {"C": 0.1, "loss": "a"}, {"C": 1, "loss": "b"}, {"C": 0.01, "loss": "b"}]
     assert warm_chains(points, 2, "C") == [[(1, 0), (0, 0)], [(1, 1), (0, 1)], [(3, 0), (2, 0)], [(3, 1), (2, 1)]]
@@ -559,6 +593,12 @@ def test_nn_fits_sharing_one_trainer_do_not_depend_on_each_other():
     again = KerasMLPClassifier(random_state=5, batch_size=16, **params).fit(X, y)
     assert np.array_equal(again.predict_proba(X), before) and again.history_ == first.history_
     assert not np.allclose(other.predict_proba(X), before)
+    # another architecture gets a trainer of its own, built from its own values
+    first.set_params(hidden_units=8)
+    wider = KerasMLPClassifier(random_state=5, batch_size=16, **{**params, "hidden_units": 48}).fit(X, y)
+    assert wider.model_.layers[0].units == 48
+    assert np.array_equal(KerasMLPClassifier(random_state=5, batch_size=16, **params).fit(X, y).predict_proba(X),
+                          before)
 
 
 def test_nn_training_loop_follows_keras_fit_step_for_step():

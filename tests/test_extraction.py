@@ -151,18 +151,21 @@ def test_two_runs_give_byte_identical_features(extracted):
 
 
 def test_an_interrupted_extraction_leaves_no_features_file_and_a_rerun_completes(tmp_path):
-    # 96 px, one image a batch: a few seconds of work, so the interruption lands while it runs
-    backbones = tiny_backbones("convnext_base", input_size=96, batch_size=1)
-    config = small_config(backbones=backbones)
+    # Ctrl-C while the extraction job is mid-way: after its first saved chunk of 4 images, with 36
+    # images of 160 px still to go one at a time (seconds of work), so the job cannot have finished
+    backbones = tiny_backbones("convnext_base", input_size=160, batch_size=1)
+    config = small_config(backbones=backbones, extract={"seed": 0, "mixed_precision": False, "gpus": 1,
+                                                        "chunk_size": 4})
     prepared = run_snakemake(tmp_path, config, "--cores", "2", "results/manifest/sample.parquet")
     assert prepared.returncode == 0, prepared.stderr[-2000:]
     command = snakemake_command(tmp_path, "--cores", "2", "results/features/convnext_base.parquet")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = tmp_path / "logs/extract/convnext_base/0-of-1.log"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and "images in batches" in log.read_text()):
-        time.sleep(0.5)
-    assert process.poll() is None, "extraction finished before it could be interrupted"
+    chunks = tmp_path / "results/features/resume/convnext_base/0-of-1"
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(chunks.glob("*.npy")):
+        time.sleep(0.05)
+    saved = len(list(chunks.glob("*.npy")))
+    assert process.poll() is None and 1 <= saved < 10, f"not interrupted mid-way ({saved} chunks saved)"
     os.killpg(process.pid, signal.SIGINT)
     process.wait(timeout=60)
     assert not (tmp_path / "results/features/convnext_base.parquet").exists()

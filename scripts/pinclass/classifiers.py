@@ -51,7 +51,7 @@ register("lsvm", Classifier(
                                                warm_start=s["solver"] == "batched", random_state=seed),
     fit_info=lambda e: {"n_iter": int(np.max(e.n_iter_)), "dual": int(e.dual_)},
     threads_inside=lambda s: s["solver"] == "batched",
-    warm_path=lambda s: "C" if s["solver"] == "batched" else None))
+    warm_path=lambda s: "C" if s["solver"] == "batched" and "C" in s["grid"] else None))
 
 register("nn", Classifier(
     build=lambda s, seed, n_jobs: KerasMLPClassifier(

@@ -211,7 +211,7 @@ class MLPTrainer:
         rng = np.random.default_rng(seed)
         batch = tf.constant(batch_size, tf.int32)
         history: dict = {"loss": []} if validation is None else {"loss": [], "val_loss": []}
-        best, best_epoch, best_weights, waited = np.inf, len(history["loss"]), None, 0
+        best, best_epoch, best_weights, waited = np.inf, 0, None, 0
         for e in range(max_epochs):
             order = tf.constant(rng.permutation(int(X.shape[0])).astype(np.int32))
             history["loss"].append(float(self.epoch(X, y, order, batch)))
@@ -219,8 +219,12 @@ class MLPTrainer:
                 continue
             current = float(self.evaluate(*validation))
             history["val_loss"].append(current)
+            # Keras' EarlyStopping: the first epoch's weights are the best until one improves on
+            # them (a NaN loss never does); an improvement resets the wait
+            if best_weights is None:
+                best_epoch, best_weights = e + 1, self.model.get_weights()
             waited += 1
-            if current < best:  # Keras' EarlyStopping: an improvement resets the wait
+            if current < best:
                 best, best_epoch, best_weights, waited = current, e + 1, self.model.get_weights(), 0
             elif waited >= patience and e > 0:
                 break
@@ -242,7 +246,7 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, hidden_units=512, activation="relu", dropout=0.5, learning_rate=1e-3,
                  batch_size=32, max_epochs=50, validation_fraction=0.1, patience=5,
-                 random_state=0, n_threads=None, verbose=0):
+                 random_state=0, n_threads=None):
         self.hidden_units = hidden_units
         self.activation = activation
         self.dropout = dropout
@@ -253,7 +257,6 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.random_state = random_state
         self.n_threads = n_threads
-        self.verbose = verbose
 
     def _check_params(self):
         checks = [("hidden_units", int, 1), ("batch_size", int, 1), ("max_epochs", int, 1),
@@ -296,12 +299,16 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
                float(self.learning_rate))
         trainers = _TF_STATE.setdefault("trainers", {})
         if key not in trainers:
-            trainers[key] = MLPTrainer(keras, lambda: keras.Sequential([
-                keras.Input(shape=(X.shape[1],)),
-                keras.layers.Dense(self.hidden_units, activation=self.activation),
-                keras.layers.Dropout(self.dropout),
-                keras.layers.Dense(len(self.classes_), activation="softmax"),
-            ]), float(self.learning_rate), X.shape[1])
+            width, units, activation, dropout, n_classes, learning_rate = key  # plain values, not self
+
+            def build():
+                return keras.Sequential([
+                    keras.Input(shape=(width,)),
+                    keras.layers.Dense(units, activation=activation),
+                    keras.layers.Dropout(dropout),
+                    keras.layers.Dense(n_classes, activation="softmax"),
+                ])
+            trainers[key] = MLPTrainer(keras, build, learning_rate, width)
         validation = None if val_rows is None else (X[val_rows], y_index[val_rows])
         model, history, best_epoch = trainers[key].fit(
             X[fit_rows], y_index[fit_rows], validation, batch_size=int(self.batch_size),
@@ -358,7 +365,8 @@ class RBFSVC(ClassifierMixin, BaseEstimator):
         elif self.method == "nystroem":
             self.map_ = Nystroem(kernel="rbf", gamma=self.gamma, n_components=min(self.n_components, len(X)),
                                  random_state=self.random_state).fit(X)
-            self.model_ = OvRLinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter,
+            # liblinear, as measured (README "Benchmarks"); the batched solver would also serve
+            self.model_ = OvRLinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter, solver="liblinear",
                                        random_state=self.random_state).fit(self.map_.transform(X), y)
         else:
             raise ValueError(f"method: expected 'exact' or 'nystroem', got {self.method!r}")

@@ -20,8 +20,8 @@ CG's Hessian products run in float32, everything that decides the solution in fl
 A class is solved when liblinear's stopping rule holds,
 ‖∇f_k(w)‖ ≤ tol · max(min(#pos, #neg), 1) / n · ‖∇f_k(0)‖, and its duality gap — an upper bound of
 f_k(w) − min f_k, from the dual point α_i = 2C·max(0, 1 − y_ik x̃_i·w) — is at most max_gap · f_k(w).
-liblinear's rule alone leaves gaps of ~5e-4 at C = 100; the gap costs one or two more iterations
-there and nothing at small C. Starting points may be given (warm starts along a C path); the
+liblinear's rule alone leaves relative gaps of 1e-4 to 5e-4 at C = 100; the gap test costs one or
+two more iterations there and nothing at small C. Starting points may be given (warm starts along a C path); the
 rule still refers to ∇f_k(0), so a warm start changes the path, not the point at which a class
 counts as solved.
 """
