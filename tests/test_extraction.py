@@ -159,7 +159,9 @@ def test_an_interrupted_extraction_leaves_no_features_file_and_a_rerun_completes
     prepared = run_snakemake(tmp_path, config, "--cores", "2", "results/manifest/sample.parquet")
     assert prepared.returncode == 0, prepared.stderr[-2000:]
     command = snakemake_command(tmp_path, "--cores", "2", "results/features/convnext_base.parquet")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # a shell's background job ignores SIGINT, and the ignoring is inherited: give Ctrl-C its effect back
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     chunks = tmp_path / "results/features/resume/convnext_base/0-of-1"
     deadline = time.time() + 180
     while time.time() < deadline and not list(chunks.glob("*.npy")):
