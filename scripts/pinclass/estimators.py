@@ -92,11 +92,9 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
             index, n_problems = np.where(index == 1, 0, 1), 1
         else:
             n_problems = len(classes)
-        # a warm start only from a fit on the very same rows and labels
-        digest = hashlib.blake2b(X.data, digest_size=16)
-        digest.update(np.ascontiguousarray(index, dtype=np.int64).data)
-        fingerprint = (X.shape, digest.hexdigest())
-        warm = self.warm_start and getattr(self, "_warm", None) and self._warm["fingerprint"] == fingerprint
+        # a warm start only from a fit on the very same rows and labels (hashed only when warm-starting)
+        fingerprint = self._fingerprint(X, index) if self.warm_start else None
+        warm = fingerprint is not None and getattr(self, "_warm", None) and self._warm["fingerprint"] == fingerprint
         start = self._warm["weights"] if warm else None
         spectral = self._warm["spectral"] if warm else None
         solution = linear_svm.solve(X, index, n_problems, float(self.C), tol=self.tol, max_gap=self.max_gap,
@@ -111,6 +109,12 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         self.coef_, self.intercept_, self.n_iter_, self.dual_ = (solution.coef, solution.intercept,
                                                                   solution.n_iter, False)
         self.solution_ = replace(solution, spectral=None)  # convergence record: CG steps, gradient norms
+
+    @staticmethod
+    def _fingerprint(X, index):
+        digest = hashlib.blake2b(X.data, digest_size=16)
+        digest.update(np.ascontiguousarray(index, dtype=np.int64).data)
+        return X.shape, digest.hexdigest()
 
     def decision_function(self, X):
         scores = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
