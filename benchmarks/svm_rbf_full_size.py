@@ -1,7 +1,7 @@
 """The RBF-kernel SVM (classifiers.svm_rbf) at the paper's size: exact libsvm vs the Nyström
 approximation + the one-vs-rest linear SVM, one fit each, in one run.
 
-Synthetic class-structured features shaped like one backbone's (benchmarks/lsvm_full_size.py:
+Synthetic class-structured features shaped like one backbone's (benchmarks/classify_full_size.py:
 25,600 train × 1024 dims, 6,400 test, 32 classes), rows L2-normalised as `scaling: l2` does, one
 grid point (C, gamma). For each training size in --sizes: the wall time of one fit of each method
 (each in a child process stopped at --cap seconds), its test macro F1, and the share of test images
@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from lsvm_full_size import fmt_s, make_features, run_capped  # noqa: E402
+from classify_full_size import fmt_s, make_features, run_capped  # noqa: E402
 
 
 def _fit(conn, X, y, split, method, C, gamma, n_components, seed):

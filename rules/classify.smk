@@ -9,6 +9,8 @@ rule classify:
         "logs/classify/{backbone}/{classifier}.log",
     benchmark:
         "logs/benchmarks/classify/{backbone}/{classifier}.tsv"
+    wildcard_constraints:
+        classifier=classifiers_on("cpu"),
     conda:
         "../envs/classify.yaml"
     threads: 2
@@ -23,6 +25,17 @@ rule classify:
         code=code_version("classify"),
     script:
         "../scripts/classify.py"
+
+
+# The cells of a classifier set to `device: gpu` (the NN): the same job asking for one GPU, under its
+# own rule name so that a SLURM profile sends it to the GPU partition (profiles/slurm: set-resources).
+use rule classify as classify_gpu with:
+    wildcard_constraints:
+        classifier=classifiers_on("gpu"),
+    resources:
+        gpu=1,
+        mem_mb=on_attempt(16000),
+        runtime=on_attempt(120),
 
 
 rule ensemble:

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 from pinclass import code_closure
 from pinclass.config import ConfigError, extracted_backbones, validate_config
-from pinclass.devices import extraction_policy
+from pinclass.devices import classifier_policy, extraction_policy
 from pinclass.gpu_slots import SLOTS_VARIABLE
 from pinclass.ingest import data_root, listing_fingerprint
 from pinclass.provenance import CODE_ROOT, resolved_packages
@@ -82,6 +82,17 @@ def get_extract_gpus():
     extract = config["extract"]
     policy = extraction_policy(extract["device"], extract["runtime"])
     return 0 if policy == "cpu" else extract["gpus"]
+
+
+def classifiers_on(device):
+    """The classifiers whose classify jobs run on `device` ('cpu' or 'gpu'), as a wildcard constraint:
+    rule classify takes the CPU ones, rule classify_gpu those that ask for a GPU."""
+    names = [
+        name
+        for name, settings in config["classifiers"].items()
+        if classifier_policy(settings) == device
+    ]
+    return "|".join(names) or NOTHING
 
 
 def get_data_input():

@@ -1,15 +1,15 @@
 import json
 import os
-
-# This job asks the scheduler for no GPU: keep TensorFlow (the NN) off any GPU the node has.
-os.environ["CUDA_VISIBLE_DEVICES"] = ""
+import sys
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pinclass import devices
 from pinclass.atomic import read_metadata, read_table, write_json, write_parquet
 from pinclass.extraction import vector_column
+from pinclass.gpu_slots import assign
 from pinclass.grid_search import evaluate
 from pinclass.joining import features_for_sample
 from pinclass.provenance import provenance, read_provenance, sha256_file
@@ -19,6 +19,27 @@ from pinclass.uncertainty import predictions_ci
 log = start(snakemake)
 params, inputs, output = snakemake.params, snakemake.input, snakemake.output
 backbone, classifier = snakemake.wildcards.backbone, snakemake.wildcards.classifier
+# Before TensorFlow starts (only the NN imports it): a job that asked for a GPU takes a local GPU
+# slot's or SLURM's and stops if TensorFlow cannot use it; a job that asked for none sees none.
+claimed = assign(snakemake.resources.get("gpu", 0))
+if claimed:
+    log.info("GPU slots claimed: CUDA_VISIBLE_DEVICES=%r", claimed)
+policy = devices.classifier_policy(params.settings)
+if policy == "cpu":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    device = {"kind": "cpu", "name": devices.cpu_name()}
+else:
+    facts = devices.gather_facts()
+    log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy classifiers.%s.device=%s", facts.build,
+             ",".join(facts.granted) or "none", facts.gpus_seen, classifier, policy)
+    try:
+        device = devices.use(devices.choose(policy, facts, key=f"classifiers.{classifier}.device",
+                                            rule="classify_gpu"))
+    except devices.DeviceError as error:
+        log.error("%s", error)
+        sys.exit(1)
+log.info("running on %s: %s", device["kind"], device["name"])
+
 sample = read_table(inputs.sample)
 features = features_for_sample(sample, pq.read_table(inputs.features), params.categories)
 result, predicted, probabilities = evaluate(
@@ -39,6 +60,6 @@ record = provenance(params_dict(snakemake), inputs={"features": inputs.features,
 write_parquet(pa.Table.from_pandas(predictions, preserve_index=False)
               .append_column("probabilities", vector_column(probabilities)), output.predictions)
 record["outputs"] = {"predictions": {"path": output.predictions, "sha256": sha256_file(output.predictions)}}
-write_json({"backbone": backbone, **result, "provenance": record}, output.scores)
+write_json({"backbone": backbone, **result, "device": device, "provenance": record}, output.scores)
 log.info("%s/%s: test macro F1 %.4f, best %s, warnings %d", backbone, classifier, result["macro_f1"],
          result["best_params"], len(result["warnings"]))

@@ -104,6 +104,7 @@ def test_every_cell_is_recomputable_from_its_predictions(complete_run):
             assert score["macro_f1"] == pytest.approx(expected, abs=1e-12)
             assert score["macro_f1_ci"]["low"] <= score["macro_f1"] <= score["macro_f1_ci"]["high"]
             assert score["provenance"]["weights"]["source"] == "random"
+            assert score["device"]["kind"] == "cpu"
 
 
 def planned_jobs(workdir, config, *args) -> dict:
@@ -141,6 +142,16 @@ def test_a_new_lsvm_grid_or_solver_reruns_only_the_lsvm_jobs(complete_run, chang
     assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "ensemble": 1, "aggregate": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"lsvm"}
+
+
+def test_the_nn_on_a_gpu_reruns_only_the_nn_jobs_as_gpu_jobs(complete_run):
+    workdir, crawl = complete_run
+    classifiers = json.loads(json.dumps(TINY_CLASSIFIERS))
+    classifiers["nn"]["device"] = "gpu"
+    jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
+    assert jobs == {"classify_gpu": len(BACKBONES), "plot_cell": len(BACKBONES), "aggregate": 1, "all": 1}
+    result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
+    assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"nn"}
 
 
 def test_a_new_sample_seed_reruns_sample_and_everything_after(complete_run):

@@ -5,6 +5,7 @@ This machine has the CPU-only TensorFlow and no GPU, so every "GPU granted" belo
 run on the CPU while it holds a GPU.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from conftest import REPO, run_snakemake, small_config, snakemake_command, tiny_backbones
 from pinclass import devices, gpu_slots
 from pinclass.atomic import read_metadata
+from pinclass.config import ConfigError, classifier_settings
 
 CPU_BUILD = devices.Facts(granted=(), gpus_seen=0, cuda_build=False, driver_found=False,
                           build="tensorflow-cpu 2.21.0")
@@ -43,6 +45,20 @@ def test_auto_runs_on_the_cpu_only_when_no_gpu_was_granted():
     assert devices.choose("gpu", with_(GPU_BUILD, gpus_seen=1)) == "gpu"
     assert devices.choose("gpu", with_(GPU_BUILD, gpus_seen=1, granted=("0",))) == "gpu"
     assert devices.choose("cpu", with_(GPU_BUILD, gpus_seen=1, granted=("0",))) == "cpu"
+
+
+def test_the_stop_names_the_config_key_and_the_rule_to_send_to_a_gpu_partition():
+    with pytest.raises(devices.DeviceError, match=r"^classifiers\.nn\.device is 'gpu' and no GPU was granted, .*"
+                                                  r"set-resources classify_gpu\)"):
+        devices.choose("gpu", GPU_BUILD, key="classifiers.nn.device", rule="classify_gpu")
+
+
+def test_a_classify_job_runs_where_its_classifier_says_and_on_the_cpu_without_a_device_setting():
+    assert devices.classifier_policy(classifier_settings("nn", None)) == "cpu"  # the schema's default
+    assert devices.classifier_policy(classifier_settings("nn", {"device": "gpu"})) == "gpu"
+    assert devices.classifier_policy(classifier_settings("lsvm", None)) == "cpu"
+    with pytest.raises(ConfigError, match="classifiers.lsvm"):
+        classifier_settings("lsvm", {"device": "gpu"})  # only the NN trains on a GPU
 
 
 @pytest.mark.parametrize("policy, facts, cause", [
@@ -179,3 +195,31 @@ def test_declared_gpu_slots_give_concurrent_jobs_distinct_gpus(prepared):
     assert sorted(claimed) == ["6", "7"]
     for log, gpu in zip(logs, claimed):
         assert f"this job was granted GPU {gpu}, but TensorFlow sees no GPU" in log
+
+
+# ---------------------------------------------------------------- the NN's classify job on a GPU
+
+def test_an_nn_set_to_gpu_asks_for_one_and_stops_without_it_while_other_cells_stay_on_the_cpu(prepared):
+    """classifiers.nn.device: gpu: the NN's cell is a classify_gpu job asking for one GPU; on this
+    machine (CPU build, nothing granted) it stops with the cause, and the KNN cell beside it runs on
+    the CPU, GPUs hidden, and records so."""
+    nn = {"grid": {"batch_size": [8]}, "hidden_units": 16, "max_epochs": 2, "device": "gpu"}
+    config = small_config(backbones=BACKBONE, classifiers={"knn": {"grid": {"n_neighbors": [1]}}, "nn": nn},
+                          extract={"seed": 0, "mixed_precision": False, "gpus": 1, "device": "cpu"})
+    targets = [f"results/scores/efficientnetv2_b0/{name}.json" for name in ("knn", "nn")]
+    planned = run_snakemake(prepared, config, "-n", "--cores", "2", *targets)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    jobs = {rule: block for rule, block in re.findall(r"^rule (\w+):\n((?:    .*\n)+)", planned.stdout, flags=re.M)}
+    assert "classifier=nn" in jobs["classify_gpu"] and re.search(r"\bgpu=1\b", jobs["classify_gpu"])
+    assert "classifier=knn" in jobs["classify"] and "gpu=" not in jobs["classify"]
+
+    command = snakemake_command(prepared, *targets, "--cores", "2", "--keep-going")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, CUDA_VISIBLE_DEVICES="0"))
+    assert result.returncode != 0
+    log = (prepared / "logs/classify/efficientnetv2_b0/nn.log").read_text()
+    assert re.search(r"classifiers\.nn\.device is 'gpu' and this job was granted GPU 0, but TensorFlow sees no "
+                     r"GPU: tensorflow.cpu 2\.21\.0 is a CPU-only build", log), log
+    assert not (prepared / "results/scores/efficientnetv2_b0/nn.json").exists()
+    knn = json.loads((prepared / "results/scores/efficientnetv2_b0/knn.json").read_text())
+    assert knn["device"]["kind"] == "cpu" and knn["device"]["name"] == devices.cpu_name()

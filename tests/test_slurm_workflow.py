@@ -4,7 +4,8 @@ One run checks what a cluster user relies on: each rule's jobs land on the parti
 names (extraction on the GPU partition, the rest on the CPU one), a job that fails (here: cancelled
 while running, as a preemption does) is resubmitted asking for more memory and time, and the
 results equal a local run's. A second run grants extraction a (fake) GPU that the CPU-only
-TensorFlow cannot use: the job must stop with the cause, not run on the CPU.
+TensorFlow cannot use: the job must stop with the cause, not run on the CPU; a third does the same
+for the NN's cell set to `classifiers.nn.device: gpu`, which must land on the GPU partition.
 """
 
 import json
@@ -124,4 +125,20 @@ def test_slurm_places_rules_retries_bigger_and_matches_a_local_run(slurm_cluster
                      r"tensorflow.cpu 2\.21\.0 is a CPU-only build", log), log
     newest = max((on_slurm / ".snakemake/slurm_logs/rule_extract").rglob("*.log"), key=lambda p: int(p.stem))
     job = show_job(newest.stem, slurm_cluster)
+    assert re.search(r"gres[/:]gpu[:=]1\b", job["TresPerJob"]) and job["Partition"] == slurm_cluster.gpu_partition
+
+    # classifiers.nn.device: gpu: the NN's cell goes to the GPU partition with one GPU, and stops there too.
+    config["extract"]["device"] = "cpu"  # the features made above stay current
+    config["classifiers"]["nn"]["device"] = "gpu"
+    run_snakemake(on_slurm, config, "-n")
+    command = ["timeout", "600", *snakemake_command(on_slurm, "results/scores/efficientnetv2_b0/nn.json",
+                                                    "--profile", str(profile), "--retries", "0")]
+    granted = subprocess.run(command, env=slurm_cluster.env, capture_output=True, text=True, timeout=660)
+    assert granted.returncode != 0, granted.stdout[-3000:]
+    log = (on_slurm / "logs/classify/efficientnetv2_b0/nn.log").read_text()
+    assert re.search(r"classifiers\.nn\.device is 'gpu' and this job was granted GPU \d+, but TensorFlow sees no "
+                     r"GPU: tensorflow.cpu 2\.21\.0 is a CPU-only build", log), log
+    jobs = list((on_slurm / ".snakemake/slurm_logs/rule_classify_gpu").rglob("*.log"))
+    assert len(jobs) == 1, jobs
+    job = show_job(jobs[0].stem, slurm_cluster)
     assert re.search(r"gres[/:]gpu[:=]1\b", job["TresPerJob"]) and job["Partition"] == slurm_cluster.gpu_partition

@@ -1,5 +1,6 @@
-"""Which device a TensorFlow job runs on: the policy `extract.device` against what the scheduler
-granted and what TensorFlow can see. A job holding a GPU never runs on the CPU in silence.
+"""Which device a TensorFlow job runs on: the policy (`extract.device` for extraction,
+`classifiers.nn.device` for the NN's classify jobs) against what the scheduler granted and what
+TensorFlow can see. A job holding a GPU never runs on the CPU in silence.
 
 `auto`: the GPUs granted to the job (CUDA_VISIBLE_DEVICES names devices, as SLURM and the local GPU
 slots set it) when TensorFlow sees them; the CPU, with GPUs hidden, when none was granted (a laptop,
@@ -46,20 +47,26 @@ def extraction_policy(device: str, runtime: str) -> str:
     return "cpu" if runtime == "openvino" else device
 
 
-def choose(policy: str, facts: Facts) -> str:
-    """'gpu' or 'cpu' for `policy`, or DeviceError naming why a granted or required GPU is unusable."""
+def classifier_policy(settings: dict) -> str:
+    """The policy of a classify job: its classifier's `device` setting (the NN has one), else 'cpu'."""
+    return settings.get("device", "cpu")
+
+
+def choose(policy: str, facts: Facts, key: str = "extract.device", rule: str = "extract") -> str:
+    """'gpu' or 'cpu' for `policy` (the config value at `key`, for jobs of `rule`), or DeviceError
+    naming why a granted or required GPU is unusable."""
     if policy not in POLICIES:
-        raise ValueError(f"extract.device must be one of {POLICIES}, not {policy!r}")
+        raise ValueError(f"{key} must be one of {POLICIES}, not {policy!r}")
     if policy == "cpu" or (policy == "auto" and not facts.granted):
         return "cpu"
     if facts.gpus_seen:
         return "gpu"
     held = f"this job was granted GPU {','.join(facts.granted)}" if facts.granted else "no GPU was granted"
-    raise DeviceError(f"extract.device is '{policy}' and {held}, but TensorFlow sees no GPU: {cause(facts)}. "
+    raise DeviceError(f"{key} is '{policy}' and {held}, but TensorFlow sees no GPU: {cause(facts, rule)}. "
                       "Stopping rather than running on the CPU.")
 
 
-def cause(facts: Facts) -> str:
+def cause(facts: Facts, rule: str = "extract") -> str:
     """The first reason, in the order a user can fix them, why TensorFlow sees no GPU."""
     if not facts.cuda_build:
         return f"{facts.build} is a CPU-only build; {GPU_INSTALL}"
@@ -67,8 +74,8 @@ def cause(facts: Facts) -> str:
         return ("the NVIDIA driver library libcuda.so.1 cannot be loaded on this node (no driver installed, "
                 "or not on the library path)")
     if not facts.granted:
-        return ("no GPU was granted to the job: submit it to a GPU partition (profiles/slurm: set-resources "
-                "extract) or, on a workstation, declare the GPUs with `--resources gpu=N`")
+        return (f"no GPU was granted to the job: submit it to a GPU partition (profiles/slurm: set-resources "
+                f"{rule}) or, on a workstation, declare the GPUs with `--resources gpu=N`")
     return (f"{facts.build} could not load the CUDA libraries (see TensorFlow's 'Cannot dlopen some GPU "
             f"libraries' above); {GPU_INSTALL}")
 
