@@ -99,6 +99,7 @@ rule aggregate:
         paper={name: entry.get("paper", {}) for name, entry in config["backbones"].items()},
         categories=config["categories"],
         uncertainty=config["uncertainty"],
+        table=config["table"],
         code=code_version("aggregate"),
     script:
         "../scripts/aggregate.py"

@@ -3,13 +3,13 @@ from pathlib import Path
 
 from pinclass.atomic import read_table, replace_atomically
 from pinclass.rule_io import start
-from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, heatmap, pairwise_markdown, paper_comparison, to_csv,
-                            to_latex, to_markdown)
+from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, heatmap, pairwise_markdown, paper_comparison,
+                            row_weights, to_csv, to_latex, to_markdown)
 from pinclass.uncertainty import pairwise_table
 
 log = start(snakemake)
 params, output = snakemake.params, snakemake.output
-scores, intervals, predictions, random_weights = {}, {}, {}, False
+scores, intervals, predictions, sources = {}, {}, {}, {}
 for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predictions):
     with open(path) as f:
         score = json.load(f)
@@ -17,8 +17,8 @@ for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predic
     predictions[cell] = read_table(predictions_path)
     scores[cell] = score["macro_f1"]
     intervals[cell] = score["macro_f1_ci"]["low"], score["macro_f1_ci"]["high"]
-    random_weights |= score["provenance"]["weights"]["source"] == "random"
-note = RANDOM_WEIGHTS_NOTE if random_weights else None
+    sources[cell] = score["provenance"]["weights"]["source"]
+note = RANDOM_WEIGHTS_NOTE if "random" in sources.values() else None
 table = build_table(scores, params.backbones, params.classifiers, params.ensembles)
 bootstrap = params.uncertainty
 if len(predictions) > 1:
@@ -27,8 +27,9 @@ if len(predictions) > 1:
     pairwise_md, pairwise_csv = pairwise_markdown(pairwise), pairwise.to_csv(index=False, float_format="%.6f")
 else:
     pairwise_md, pairwise_csv = "Only one cell: nothing to compare.\n", "best,other\n"
-for path, text in ((output.csv, to_csv(table, note)), (output.md, to_markdown(table, note, intervals)),
-                   (output.tex, to_latex(table, note, intervals)),
+shown = intervals if params.table["intervals"] else None
+for path, text in ((output.csv, to_csv(table, row_weights(sources))), (output.md, to_markdown(table, note, shown)),
+                   (output.tex, to_latex(table, note, shown)),
                    (output.comparison, paper_comparison(table, len(params.categories), params.paper, note)),
                    (output.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_md),
                    (output.pairwise_csv, pairwise_csv)):

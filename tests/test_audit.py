@@ -119,6 +119,18 @@ def test_an_edited_score_json_is_named(copy):
     assert_fails_with(report, "results/table.csv", f"({BACKBONE}, {CLASSIFIER})", SCORES)
 
 
+def test_a_table_that_hides_random_weights_or_holds_a_comment_line_is_named(copy):
+    table = pd.read_csv(copy / "results/table.csv")
+    assert set(table["weights"]) == {"random"}  # a plain read: the first line is the header
+    table.loc[0, "weights"] = "imagenet"
+    table.to_csv(copy / "results/table.csv", index=False)
+    assert_fails_with(audit(copy), "results/table.csv", f"row {table.loc[0, 'backbone']} says weights 'imagenet'",
+                      "'random'")
+    text = (copy / "results/table.csv").read_text()
+    (copy / "results/table.csv").write_text("# Features from RANDOM weights\n" + text.replace("imagenet", "random"))
+    assert_fails_with(audit(copy), "results/table.csv", "columns")
+
+
 def test_a_dropped_sample_row_is_named(copy):
     sample = pd.read_parquet(copy / SAMPLE)
     dropped = sample[sample["split"] == "test"].iloc[0]["image_id"]

@@ -25,7 +25,7 @@ from sklearn.svm import SVC, LinearSVC
 
 from pinclass import classifiers
 from pinclass.config import classifier_settings
-from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC
+from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC, TieBreakingKNN
 from pinclass.grid_search import evaluate, warm_chains
 from pinclass.probabilities import fit_temperature, softmax
 from pinclass.scoring import score_predictions
@@ -293,6 +293,45 @@ def test_the_grid_loop_gives_scikit_learns_grid_search_numbers(name, settings):
     assert result["cv"]["best_index"] == int(np.argmin(search.cv_results_["rank_test_score"]))
 
 
+def tied_votes(seed=0):
+    """Four classes mixed on a line: with k = 2, most queries get one vote from each of two classes."""
+    rng = np.random.default_rng(seed)
+    X_train, y_train = rng.uniform(0, 40, (40, 1)), np.arange(40) % 4
+    X_query = rng.uniform(0, 40, (200, 1))
+    return X_train, y_train, X_query
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_knn_lowest_label_is_scikit_learns_rule_and_ties_are_counted(weights):
+    X_train, y_train, X_query = tied_votes()
+    ours = TieBreakingKNN(n_neighbors=2, weights=weights).fit(X_train, y_train)
+    theirs = KNeighborsClassifier(n_neighbors=2, weights=weights).fit(X_train, y_train)
+    np.testing.assert_array_equal(ours.predict(X_query), theirs.predict(X_query))
+    _, neighbours = theirs.kneighbors(X_query)
+    split_votes = y_train[neighbours[:, 0]] != y_train[neighbours[:, 1]]
+    expected = int(split_votes.sum()) if weights == "uniform" else 0  # distances differ: no tie
+    assert ours.n_ties_ == expected and (weights == "distance" or expected > 100)
+
+
+def test_knn_nearest_gives_a_tie_to_the_nearest_neighbours_class():
+    X_train, y_train, X_query = tied_votes()
+    nearest = TieBreakingKNN(n_neighbors=2, tie_break="nearest").fit(X_train, y_train).predict(X_query)
+    lowest = TieBreakingKNN(n_neighbors=2).fit(X_train, y_train).predict(X_query)
+    one_nn = KNeighborsClassifier(n_neighbors=1).fit(X_train, y_train).predict(X_query)
+    np.testing.assert_array_equal(nearest, one_nn)  # with k = 2 a tie is a split vote: the nearest wins
+    assert (nearest != lowest).any()
+    with pytest.raises(ValueError, match="tie_break"):
+        TieBreakingKNN(tie_break="random").fit(X_train, y_train).predict(X_query)
+
+
+def test_knn_ties_reach_the_score_json_per_fold_and_for_the_test_rows():
+    X, y, split, fold = blobs()
+    result, _ = evaluate("knn", X, y, split, fold, NAMES4, {"grid": {"n_neighbors": [2, 4]}, "tie_break": "nearest"},
+                         seed=0)
+    assert all(len(row["fold_ties"]) == 3 for row in result["cv"]["results"])
+    assert isinstance(result["refit"]["ties"], int) and result["settings"]["tie_break"] == "nearest"
+
+
 def test_knn_and_lsvm_do_not_import_tensorflow():
     code = textwrap.dedent("""
         import sys, numpy as np
@@ -538,8 +577,20 @@ def test_nn_separable_classes_are_classified_perfectly(nn_separable):
     assert result["macro_f1"] == 1.0 and np.array_equal(predicted, y_test)
     assert [r["params"] for r in result["cv"]["results"]] == [{"batch_size": 16}, {"batch_size": 32}]
     assert result["settings"]["scaling"] == "standard" and result["settings"]["hidden_units"] == 32
-    assert 1 <= result["refit"]["best_epoch"] <= result["refit"]["epochs"] <= 6
     assert_plain(result)
+
+
+def test_nn_refit_trains_on_every_training_row_for_the_median_best_epoch_of_the_winning_folds(nn_separable):
+    (result, _), _ = nn_separable
+    winner = result["cv"]["results"][result["cv"]["best_index"]]
+    median = int(np.median(winner["fold_best_epoch"]) + 0.5)
+    assert result["refit_params"] == {"validation_fraction": 0.0, "max_epochs": median}
+    assert result["refit"]["rows"] == result["n_train"]  # no validation part held out
+    assert result["refit"]["epochs"] == result["refit"]["best_epoch"] == median
+    # the folds' fits did hold a validation part out of their training folds
+    _, _, split, fold = blobs()
+    fold_train_rows = [result["n_train"] - n for n in np.bincount(fold[split == "train"])]
+    assert all(rows < train for rows, train in zip(winner["fold_rows"], fold_train_rows))
 
 
 NN_NOISE = {"grid": {"batch_size": [16]}, "hidden_units": 64, "max_epochs": 5, "patience": 2,

@@ -53,12 +53,13 @@ def complete_run(tmp_path_factory):
 
 def test_the_whole_dag_ends_with_the_full_table(complete_run):
     workdir, _ = complete_run
-    table = pd.read_csv(workdir / "results/table.csv", comment="#")
+    table = pd.read_csv(workdir / "results/table.csv")
     assert list(table["backbone"]) == BACKBONES + ["vote", "mean"] and len(BACKBONES) == 8
-    assert list(table.columns) == ["backbone", "knn", "lsvm", "nn", "logreg", "ensemble", "mean"]
+    assert list(table.columns) == ["backbone", "weights", "knn", "lsvm", "nn", "logreg", "ensemble", "mean"]
+    assert set(table["weights"]) == {"random"}
     vote = table.set_index("backbone").loc["vote"]
     assert vote[["knn", "lsvm", "nn", "logreg"]].isna().all() and vote["ensemble"] == vote["mean"]
-    assert table.drop(columns="backbone").iloc[:len(BACKBONES), :4].notna().all().all()
+    assert table.drop(columns=["backbone", "weights"]).iloc[:len(BACKBONES), :4].notna().all().all()
     first_line = (workdir / "results/table.md").read_text().splitlines()[0]
     assert "RANDOM weights" in first_line
     for name in ("table.tex", "table.png", "paper_comparison.md", "pairwise.md", "pairwise.csv"):

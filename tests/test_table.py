@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from conftest import PAPER_BACKBONES
-from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, heatmap, paper_comparison, to_csv, to_latex,
+from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, heatmap, paper_comparison, row_weights, to_csv,
+                            to_latex,
                             to_markdown)
 
 BACKBONES = ["efficientnetv2_b0", "convnext_base"]
@@ -55,14 +56,37 @@ def test_markdown_bolds_the_best_cell_and_means():
 def test_latex_and_csv_render_the_same_numbers():
     tex = to_latex(table())
     assert r"efficientnetv2\_b0 & 0.100 & \textbf{0.400} & 0.100 & 0.200 \\" in tex
-    frame = pd.read_csv(io.StringIO(to_csv(table())), comment="#")
-    assert list(frame.columns) == ["backbone", *CLASSIFIERS, "mean"]
-    assert frame.set_index("backbone").loc["convnext_base", "knn"] == pytest.approx(0.3)
-
-
-def test_random_weights_note_is_the_first_line_everywhere():
     t = table()
-    for text in (to_markdown(t, RANDOM_WEIGHTS_NOTE), to_latex(t, RANDOM_WEIGHTS_NOTE), to_csv(t, RANDOM_WEIGHTS_NOTE),
+    sources = {(row, column): "random" for row in t.index[:-1] for column in t.columns[:-1]}
+    frame = pd.read_csv(io.StringIO(to_csv(t, row_weights(sources))))  # a plain read: the header is line 1
+    assert list(frame.columns) == ["backbone", "weights", *CLASSIFIERS, "mean"]
+    assert frame.set_index("backbone").loc["convnext_base", "knn"] == pytest.approx(0.3)
+    assert set(frame["weights"]) == {"random"}
+
+
+def test_latex_escapes_every_text_and_prints_booktabs_in_a_captioned_table():
+    t = build_table({("a&b%", "knn"): 0.1, ("a&b%", "nn"): 0.3, ("c_d#$", "knn"): 0.2, ("c_d#$", "nn"): 0.25},
+                    ["a&b%", "c_d#$"], ["knn", "nn"])
+    tex = to_latex(t, RANDOM_WEIGHTS_NOTE, {("a&b%", "knn"): (0.05, 0.15)})
+    assert r"a\&b\% & 0.100 [0.050, 0.150] & \textbf{0.300} & 0.200 \\" in tex
+    assert r"c\_d\#\$ & 0.200 & 0.250 & \textbf{0.225} \\" in tex
+    lines = tex.splitlines()
+    assert lines[0] == f"% {RANDOM_WEIGHTS_NOTE}" and lines[1] == r"\begin{table}" and lines[-1] == r"\end{table}"
+    assert r"\label{tab:macro-f1}" in lines and any(line.startswith(r"\caption{") for line in lines)
+    rules = [line for line in lines if line in (r"\toprule", r"\midrule", r"\bottomrule")]
+    assert rules == [r"\toprule", r"\midrule", r"\midrule", r"\bottomrule"]  # a rule above the means
+    assert lines[lines.index(r"\bottomrule") - 2] == r"\midrule" and r"\hline" not in tex
+    assert "[" not in to_latex(t)  # intervals are optional
+
+
+def test_each_row_of_the_csv_names_its_cells_weights_sources():
+    sources = {("a", "knn"): "imagenet", ("a", "nn"): "imagenet", ("b", "knn"): "random", ("vote", "ensemble"): "random"}
+    assert row_weights(sources) == {"a": "imagenet", "b": "random", "vote": "random", "mean": "imagenet+random"}
+
+
+def test_random_weights_note_is_the_first_line_of_every_text_table():
+    t = table()
+    for text in (to_markdown(t, RANDOM_WEIGHTS_NOTE), to_latex(t, RANDOM_WEIGHTS_NOTE),
                  paper_comparison(t, 32, PAPER, RANDOM_WEIGHTS_NOTE)):
         assert "RANDOM weights" in text.splitlines()[0]
     assert "RANDOM" not in to_markdown(t).splitlines()[0]

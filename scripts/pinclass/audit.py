@@ -25,7 +25,7 @@ calls that stage's own validator and turns its exception into a finding.
 5. `manifest`    sample ⊂ clean (same path, sha256, category), clean ⊂ raw (same path), clean and
                  rejected disjoint, clean ∪ rejected == raw ∪ ingest_rejected, ids unique;
 6. `table`       results/table.csv cells equal the score JSONs' macro_f1 (within 1e-6: the CSV has 6
-                 decimals) and its means are the means.
+                 decimals), its means are the means, each row's `weights` is its cells' weights source.
 
 The report: {"ok", "workdir", "images", "checks": [{"check", "file", "ok", "detail"}, ...],
 "problems": [one line each, starting with the file concerned], "not_in_table": [outputs left alone],
@@ -33,7 +33,6 @@ The report: {"ok", "workdir", "images", "checks": [{"check", "file", "ok", "deta
 """
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -47,6 +46,7 @@ import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, write_json
 from pinclass.provenance import read_provenance, sha256_file
+from pinclass.table import row_weights
 
 RESULTS = "results"
 MANIFEST = f"{RESULTS}/manifest"
@@ -523,28 +523,26 @@ def check_manifest(report: Report, workdir: Path, frames: dict) -> None:
 # ---------------------------------------------------------------- 6. the table
 
 def read_results_table(report: Report, workdir: Path):
-    """(table, note lines) of results/table.csv, or None after recording why it cannot be read. Its
-    rows and columns name the cells this results folder holds; the audit checks those, so files of a
-    backbone or classifier since removed from the config are left alone."""
+    """results/table.csv read as any CSV reader reads it, or None after recording why it cannot be
+    read. Its rows and columns name the cells this results folder holds; the audit checks those, so
+    files of a backbone or classifier since removed from the config are left alone."""
     path = workdir / TABLE
     if not path.is_file():
         report.add("table", TABLE, ["missing"])
         return None
-    lines = path.read_text().splitlines(keepends=True)
     try:
-        table = pd.read_csv(io.StringIO("".join(line for line in lines if not line.startswith("#"))),
-                            dtype={"backbone": str})
+        table = pd.read_csv(path, dtype={"backbone": str, "weights": str})
     except Exception as error:  # noqa: BLE001
         report.add("table", TABLE, [f"cannot be read as CSV: {error}"])
         return None
     columns = list(table.columns)
-    if len(columns) < 3 or columns[0] != "backbone" or columns[-1] != "mean":
-        report.add("table", TABLE, [f"columns {columns} are not backbone, <classifiers…>, mean"])
+    if len(columns) < 4 or columns[:2] != ["backbone", "weights"] or columns[-1] != "mean":
+        report.add("table", TABLE, [f"columns {columns} are not backbone, weights, <classifiers…>, mean"])
         return None
     if not len(table) or table["backbone"].iloc[-1] != "mean":
         report.add("table", TABLE, ["last row is not `mean`"])
         return None
-    return table, [line for line in lines if line.startswith("#")]
+    return table
 
 
 def table_cells(table: pd.DataFrame | None) -> list[tuple[str, str]]:
@@ -552,12 +550,12 @@ def table_cells(table: pd.DataFrame | None) -> list[tuple[str, str]]:
     if table is None:
         return []
     body = table.iloc[:-1].set_index("backbone")
-    return [(backbone, column) for backbone in body.index for column in table.columns[1:-1]
+    return [(backbone, column) for backbone in body.index for column in table.columns[2:-1]
             if not pd.isna(body.loc[backbone, column])]
 
 
-def check_table(report: Report, table: pd.DataFrame, note: list[str], scores: dict) -> None:
-    columns = list(table.columns[1:-1])
+def check_table(report: Report, table: pd.DataFrame, scores: dict) -> None:
+    columns = list(table.columns[2:-1])
     body = table.iloc[:-1].set_index("backbone")
     means = table.iloc[-1]
     rows = list(body.index)
@@ -597,12 +595,15 @@ def check_table(report: Report, table: pd.DataFrame, note: list[str], scores: di
                                 f"of its cells")
         if not pd.isna(means["mean"]):
             problems.append(f"the (mean, mean) cell holds {means['mean']}, expected empty")
-    random = sorted(f"{b}/{c}" for (b, c), s in scores.items()
-                    if ((s.get("provenance") or {}).get("weights") or {}).get("source") == "random")
-    if random and not note:
-        problems.append(f"has no random-weights note although score(s) {_short(random)} used random weights")
-    if note and not random and scores:
-        problems.append(f"says {note[0].strip()!r} but no score used random weights")
+    sources = {cell: ((scores[cell].get("provenance") or {}).get("weights") or {}).get("source")
+               for cell in filled if cell in scores}
+    if len(sources) == len(filled) and None not in sources.values():
+        expected = row_weights(sources)
+        stated = dict(zip(table["backbone"], table["weights"]))
+        for row in [*rows, "mean"]:
+            if stated.get(row) != expected[row]:
+                problems.append(f"row {row} says weights {stated.get(row)!r}, its score JSONs "
+                                f"{expected[row]!r}")
     report.add("table", TABLE, problems, f"{len(filled)} cells equal the score JSONs' macro_f1, means agree")
 
 
@@ -615,7 +616,7 @@ def audit(workdir=".", rehash_images: str = "sample") -> dict:
     workdir = Path(workdir)
     report = Report()
     parsed = read_results_table(report, workdir)
-    cells = table_cells(None if parsed is None else parsed[0])
+    cells = table_cells(parsed)
     backbones = list(dict.fromkeys(backbone for backbone, column in cells if column != "ensemble"))
     check_inputs(report, workdir, cells, backbones)
     report.not_in_table = [rel for rel in _output_files(workdir) if not _of_the_table(rel, set(cells), set(backbones))]
@@ -638,7 +639,7 @@ def audit(workdir=".", rehash_images: str = "sample") -> dict:
     check_features(report, workdir, sample, categories, backbones)
     scores = check_scores(report, workdir, sample, categories, cells)
     if parsed is not None:
-        check_table(report, *parsed, scores)
+        check_table(report, parsed, scores)
     return report.result(workdir, rehash_images)
 
 

@@ -11,28 +11,31 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC, RBFSVC
+from pinclass.estimators import RBFSVC, KerasMLPClassifier, OvRLinearSVC, TieBreakingKNN
 
 
 @dataclass(frozen=True)
 class Classifier:
     """build(settings, seed, n_jobs) → the unfitted final estimator.
-    fit_info(fitted final estimator) → numbers worth keeping per fit (iterations, epochs).
+    fit_info(fitted final estimator) → numbers worth keeping per fit (iterations, epochs; KNN's vote
+    ties), read after the fit's predictions: its fold's, or for the refit the test rows'.
     threads_inside(settings): the estimator uses the job's threads itself (the NN: TensorFlow's
     thread pool; the batched LSVM: BLAS), so its fits run one after another in the job's process
     instead of in worker processes.
     warm_path(settings): the grid parameter along which a fold's fits warm-start each other (the
     estimator's warm_start), fitted in ascending order of it on one estimator; None: every fit
-    starts cold."""
+    starts cold.
+    refit_params(settings, infos): parameters the refit on all training rows takes from the
+    cross-validation, given the fit info of the winning grid point's folds (the NN: the epochs)."""
 
     build: Callable[[dict, int, int], BaseEstimator]
     fit_info: Callable[[BaseEstimator], dict] | None = None
     threads_inside: Callable[[dict], bool] = lambda settings: False
     warm_path: Callable[[dict], str | None] = lambda settings: None
+    refit_params: Callable[[dict, list[dict]], dict] = lambda settings, infos: {}
 
 
 REGISTRY: dict[str, Classifier] = {}
@@ -45,7 +48,9 @@ def register(name: str, classifier: Classifier) -> None:
 # Its neighbour search runs on the job's threads (BLAS and OpenMP): as fast as fits in two worker
 # processes at full size (README "Benchmarks"), without copying the rows to workers.
 register("knn", Classifier(
-    build=lambda s, seed, n_jobs: KNeighborsClassifier(metric=s["metric"], weights=s["weights"], n_jobs=n_jobs),
+    build=lambda s, seed, n_jobs: TieBreakingKNN(metric=s["metric"], weights=s["weights"], n_jobs=n_jobs,
+                                                 tie_break=s["tie_break"]),
+    fit_info=lambda e: {"ties": int(e.n_ties_)},
     threads_inside=lambda s: True))
 
 register("lsvm", Classifier(
@@ -62,8 +67,12 @@ register("nn", Classifier(
         learning_rate=s["learning_rate"], max_epochs=s["max_epochs"],
         validation_fraction=s["validation_fraction"], patience=s["patience"], random_state=seed,
         n_threads=n_jobs),
-    fit_info=lambda e: {"epochs": int(e.n_epochs_), "best_epoch": int(e.best_epoch_)},
-    threads_inside=lambda s: True))
+    fit_info=lambda e: {"epochs": int(e.n_epochs_), "best_epoch": int(e.best_epoch_), "rows": int(e.n_fit_rows_)},
+    threads_inside=lambda s: True,
+    # The refit trains on every training row — no validation part held out — for the epochs the
+    # folds of the winning batch size chose: the median of their best epochs (halves rounded up).
+    refit_params=lambda s, infos: {"validation_fraction": 0.0,
+                                   "max_epochs": int(np.median([i["best_epoch"] for i in infos]) + 0.5)}))
 
 # The usual linear probe of frozen features: multinomial logistic regression (lbfgs).
 register("logreg", Classifier(

@@ -10,7 +10,8 @@ and the sample, calls it, and writes the JSON and the predictions around it.
   worker processes, or one after another for a classifier that uses the threads itself (the NN,
   the batched LSVM). A classifier with a warm path (the batched LSVM: C) fits each fold's grid
   points in ascending order of it on one estimator, each fit starting from the previous one's
-  solution; the refit starts cold.
+  solution; the refit starts cold. A classifier may take refit parameters from the winning grid
+  point's folds (the NN: its epochs, trained on all training rows).
 """
 
 import time
@@ -166,7 +167,9 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
         best = int(np.argmax([entry["mean_macro_f1"] for entry in results]))  # ties → first
         best_params = results[best]["params"]
 
-        final = clone(pipeline).set_params(**{f"clf__{n}": v for n, v in best_params.items()})
+        refit_params = REGISTRY[classifier].refit_params(
+            settings, [outcome["info"] for outcome in outcomes[best * k:(best + 1) * k]])
+        final = clone(pipeline).set_params(**{f"clf__{n}": v for n, v in (best_params | refit_params).items()})
         t = time.perf_counter()
         final.fit(X_train, y_train)
         timings["refit_s"] = time.perf_counter() - t
@@ -199,6 +202,7 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
         "settings": settings,
         "seed": int(seed),
         "refit": info(final[-1]) if info else {},
+        "refit_params": refit_params,
         "probabilities": made,
         "warnings": warning_log,
         "timings": {name: round(float(value), 3) for name, value in timings.items()},

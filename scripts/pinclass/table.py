@@ -58,25 +58,47 @@ def to_markdown(table: pd.DataFrame, note: str | None = None, intervals: dict | 
 
 
 def to_latex(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None) -> str:
-    def escape(text):
-        return text.replace("_", r"\_")
+    """The table as a paper prints it (needs \\usepackage{booktabs}): booktabs rules in a `table`
+    float with caption and label, every text LaTeX-escaped by pandas' Styler, the best cell and
+    best means in bold, a rule above the means. A note (random weights) is the first line, as a
+    comment, and the caption's last sentence."""
+    rows = _formatted(table, lambda text: text, intervals)
+    frame = pd.DataFrame(rows, columns=["features", *table.columns])
+    bold = _bold_positions(table)
 
-    lines = [f"% {note}"] if note else []
-    lines += [r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\hline",
-              " & ".join(["features", *map(escape, table.columns)]) + r" \\", r"\hline"]
-    for row in _formatted(table, lambda t: rf"\textbf{{{t}}}", intervals):
-        if row[0] == "mean":
-            lines.append(r"\hline")
-        lines.append(" & ".join([escape(row[0]), *row[1:]]) + r" \\")
-    lines += [r"\hline", r"\end{tabular}"]
-    if note:
-        lines.append(rf"\par\smallskip\noindent\textit{{{note}}}")
-    return "\n".join(lines) + "\n"
+    def emphasis(column):
+        return ["textbf:--rwrap;" if (frame.loc[i, "features"], column.name) in bold and text else ""
+                for i, text in column.items()]
+
+    caption = ("Test macro F1 of each backbone's features (rows) with each classifier (columns), with row "
+               "and column means" + (" and each cell's bootstrap interval" if intervals else "")
+               + "; the best cell and the best means in bold." + (f" {note}" if note else ""))
+    styler = (frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+              .apply(emphasis, axis=0))
+    lines = styler.to_latex(environment="table", position_float="centering", hrules=True,
+                            column_format="l" + "r" * len(table.columns), caption=caption,
+                            label="tab:macro-f1").splitlines()
+    lines.insert(next(i for i, line in enumerate(lines) if line.startswith("mean &")), r"\midrule")
+    return "\n".join(([f"% {note}"] if note else []) + lines) + "\n"
 
 
-def to_csv(table: pd.DataFrame, note: str | None = None) -> str:
-    body = table.reset_index().rename(columns={"index": "backbone"}).to_csv(index=False, float_format="%.6f")
-    return (f"# {note}\n" if note else "") + body
+def row_weights(sources: dict) -> dict:
+    """sources[(row, column)] → the weights source of each cell; per table row, its cells' sources
+    ('+'-joined where they differ), and for the `mean` row those of every cell."""
+    rows: dict = {}
+    for (row, _), source in sources.items():
+        rows.setdefault(row, set()).add(source)
+    joined = {row: "+".join(sorted(found)) for row, found in rows.items()}
+    return joined | {"mean": "+".join(sorted(set(sources.values())))}
+
+
+def to_csv(table: pd.DataFrame, weights: dict) -> str:
+    """The table as plain CSV (any reader's first line is the header), with a `weights` column after
+    `backbone`: the weights source of each row's features (`row_weights`), where the Markdown and
+    LaTeX say it in a first-line note."""
+    frame = table.reset_index().rename(columns={"index": "backbone"})
+    frame.insert(1, "weights", [weights[row] for row in frame["backbone"]])
+    return frame.to_csv(index=False, float_format="%.6f")
 
 
 def paper_comparison(table: pd.DataFrame, n_classes: int, paper: dict, note: str | None = None) -> str:
