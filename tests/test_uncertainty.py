@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score
 
 from pinclass import uncertainty
 from pinclass.scoring import score_predictions
-from pinclass.uncertainty import (PAIRWISE_COLUMNS, align_predictions, bootstrap_ci, bootstrap_cis,
+from pinclass.uncertainty import (PAIRWISE_COLUMNS, align_predictions, bootstrap_ci, bootstrap_cis, holm,
                                   iter_resample_indices, macro_f1_of_resamples, paired_comparison,
                                   pairwise_table, resample_indices)
 from pinclass.table import pairwise_markdown
@@ -20,10 +20,10 @@ def sk_macro_f1(y_true, y_pred, n_classes):
     return f1_score(y_true, y_pred, average="macro", labels=list(range(n_classes)), zero_division=0)
 
 
-def reference_bootstrap(y_true, predictions, n_classes, n_boot, seed):
+def reference_bootstrap(y_true, predictions, n_classes, n_boot, seed, strata=None):
     """The slow way: sklearn on each resample, with the very resample indices the fast code uses."""
     return np.array([[sk_macro_f1(y_true[idx], y_pred[idx], n_classes) for idx in
-                      resample_indices(len(y_true), n_boot, seed)] for y_pred in predictions])
+                      resample_indices(len(y_true), n_boot, seed, strata)] for y_pred in predictions])
 
 
 def noisy(y_true, n_classes, accuracy, seed):
@@ -200,7 +200,7 @@ def test_paired_bootstrap_matches_the_slow_reference_and_its_p_value_definition(
     if swap:
         pred_a, pred_b = pred_b, pred_a
     result = paired_comparison(y_true, pred_a, pred_b, n_classes, n_boot=200, seed=3)
-    values = reference_bootstrap(y_true, [pred_a, pred_b], n_classes, 200, 3)
+    values = reference_bootstrap(y_true, [pred_a, pred_b], n_classes, 200, 3, strata=y_true)
     differences = values[0] - values[1]               # the same resample for both cells: paired
     low, high = np.quantile(differences, [0.025, 0.975])
     assert (result["low"], result["high"]) == (pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12))
@@ -224,7 +224,7 @@ def test_p_value_counts_resampled_differences_of_exactly_zero_as_the_other_side(
     if swap:
         pred_a, pred_b = pred_b, pred_a
     result = paired_comparison(y_true, pred_a, pred_b, 2, n_boot=500, seed=0)
-    drawn = (resample_indices(n, 500, 0) == wrong).any(axis=1)
+    drawn = (resample_indices(n, 500, 0, strata=y_true) == wrong).any(axis=1)
     zero_share = 1 - drawn.mean()                     # about (1 - 1/n)^n ≈ 0.37
     assert 0.25 < zero_share < 0.5
     assert result["p_value"] == pytest.approx(2 * zero_share)
@@ -289,9 +289,27 @@ def test_pairwise_table_compares_the_best_cell_with_every_other_once():
     for row in table.itertuples(index=False):
         other = cells[tuple(row.other.split("/"))]["predicted"].to_numpy()
         expected = paired_comparison(y_true, best, other, 4, n_boot=200, seed=1)
-        assert (row.diff, row.low, row.high, row.p_value, row.mcnemar_p, row.significant) == tuple(
-            expected[key] for key in PAIRWISE_COLUMNS[2:])
+        assert (row.diff, row.low, row.high, row.p_value, row.mcnemar_p) == tuple(
+            expected[key] for key in ("diff", "low", "high", "p_value", "mcnemar_p"))
+    np.testing.assert_array_equal(table["p_holm"], holm(table["p_value"]))
+    np.testing.assert_array_equal(table["mcnemar_p_holm"], holm(table["mcnemar_p"]))
+    assert list(table["significant"]) == list(table["p_holm"] < 0.05)
     json.dumps(table.to_dict(orient="records"))
+
+
+def test_holm_matches_a_hand_computation():
+    # sorted: 0.01 (×4 = 0.04), 0.02 (×3 = 0.06), 0.03 (×2 = 0.06), 0.04 (×1 = 0.04 → kept at 0.06)
+    np.testing.assert_allclose(holm([0.03, 0.01, 0.04, 0.02]), [0.06, 0.04, 0.06, 0.06])
+    np.testing.assert_allclose(holm([0.5, 0.4]), [0.8, 0.8])
+    np.testing.assert_allclose(holm([0.9, 0.6, 0.01]), [1.0, 1.0, 0.03])  # capped at 1
+
+
+def test_comparisons_resample_within_each_category():
+    y_true = np.repeat([0, 1, 2], [5, 30, 65])
+    counts = [np.bincount(y_true[idx], minlength=3) for idx in resample_indices(100, 50, 0, strata=y_true)]
+    assert all(list(c) == [5, 30, 65] for c in counts)  # every resample keeps the test counts
+    plain = [np.bincount(y_true[idx], minlength=3) for idx in resample_indices(100, 50, 0)]
+    assert any(list(c) != [5, 30, 65] for c in plain)
 
 
 def test_pairwise_table_does_not_depend_on_row_order():
@@ -314,15 +332,18 @@ def test_pairwise_markdown_renders_every_row():
     text = pairwise_markdown(table)
     lines = text.strip().splitlines()
     assert lines[0].startswith("Best cell convnext_base/knn") and "bootstrap" in lines[0] and "McNemar" in lines[0]
-    assert lines[2] == "| best | other | diff | low | high | p_value | mcnemar_p | significant |"
+    assert "within each category" in lines[0] and "a test of accuracy, not of macro F1" in lines[0]
+    assert "Holm-adjusted for the 3 comparisons" in lines[0] and "chosen on these same test images" in lines[0]
+    assert lines[2] == ("| best | other | diff | low | high | p_value | p_holm | mcnemar_p | mcnemar_p_holm "
+                        "| significant |")
     body = lines[4:]
     assert len(body) == len(table)
     for line, row in zip(body, table.itertuples(index=False)):
         cells_text = [part.strip() for part in line.strip("|").split("|")]
         assert cells_text[:5] == [row.best, row.other, f"{row.diff:.3f}", f"{row.low:.3f}", f"{row.high:.3f}"]
-        assert cells_text[6] == f"{row.mcnemar_p:.3g}"
-        assert cells_text[7] == ("yes" if row.significant else "no")
-    assert "<0.005" in text                            # a bootstrap p of 0 shows its 1/n_boot resolution
+        assert cells_text[7] == f"{row.mcnemar_p:.3g}"
+        assert cells_text[9] == ("yes" if row.significant else "no")
+    assert "| <0.005 | <0.015 |" in text  # a bootstrap p of 0: its 1/n_boot resolution, × 3 when adjusted
 
 
 def test_bootstrap_cis_equal_one_cell_at_a_time():

@@ -143,9 +143,10 @@ def heatmap(table: pd.DataFrame, path, note: str | None = None) -> None:
     plt.close(fig)
 
 
-def _p_text(p: float, n_boot: int | None, bootstrap: bool) -> str:
+def _p_text(p: float, n_boot: int | None, bootstrap: bool, factor: int = 1) -> str:
+    """A p-value; a bootstrap p of 0 as its resolution bound (× Holm's largest factor when adjusted)."""
     if bootstrap and p == 0 and n_boot:
-        return f"<{1 / n_boot:.3g}"
+        return f"<{factor / n_boot:.3g}"
     return f"{p:.3g}"
 
 
@@ -160,13 +161,17 @@ def pairwise_markdown(df: pd.DataFrame) -> str:
                                           f"{attrs['n_images']} test images" if "n_images" in attrs else "")
                         if part)
     header = (f"Best cell {best}{best_f1} vs every other cell: diff = test macro F1 of best − other, "
-              f"with its {level:.0%} paired bootstrap interval over test images"
-              f"{f' ({details})' if details else ''}, the two-sided bootstrap p-value and McNemar's exact p "
-              f"on per-image correctness; significant = the interval excludes 0.")
-    lines = [header, "", "| best | other | diff | low | high | p_value | mcnemar_p | significant |",
-             "|---|---|---|---|---|---|---|---|"]
+              f"with its {level:.0%} paired bootstrap interval over test images resampled within each category"
+              f"{f' ({details})' if details else ''} and the two-sided bootstrap p-value; McNemar's exact p "
+              f"on per-image correctness is a test of accuracy, not of macro F1. Both p-values are also "
+              f"Holm-adjusted for the {len(df)} comparisons (p_holm, mcnemar_p_holm); significant = "
+              f"p_holm < {1 - level:.2g}. The best cell was chosen on these same test images, which favours "
+              f"it: read its lead as an upper estimate.")
+    lines = [header, "", "| best | other | diff | low | high | p_value | p_holm | mcnemar_p | mcnemar_p_holm "
+             "| significant |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in df.itertuples(index=False):
         lines.append(f"| {row.best} | {row.other} | {row.diff:.3f} | {row.low:.3f} | {row.high:.3f} | "
-                     f"{_p_text(row.p_value, n_boot, True)} | {_p_text(row.mcnemar_p, n_boot, False)} | "
+                     f"{_p_text(row.p_value, n_boot, True)} | {_p_text(row.p_holm, n_boot, True, len(df))} | "
+                     f"{_p_text(row.mcnemar_p, n_boot, False)} | {_p_text(row.mcnemar_p_holm, n_boot, False)} | "
                      f"{'yes' if row.significant else 'no'} |")
     return "\n".join(lines) + "\n"

@@ -6,7 +6,9 @@ no true and no predicted image in a (resampled) test set contributes an F1 of 0.
 
 The bootstrap resamples test images with replacement (numpy `default_rng(seed)`, drawn in a fixed
 order by `iter_resample_indices`, so `resample_indices` gives exactly the resamples the fast code
-uses). Each resample's macro F1 comes from confusion counts — per class: true count T, predicted
+uses). A cell's interval resamples all test images; a comparison of cells resamples them within
+each category (stratified: every resample keeps the categories' test counts, as macro F1 weighs
+categories equally), and the comparisons of one table are adjusted together by Holm's method. Each resample's macro F1 comes from confusion counts — per class: true count T, predicted
 count P, true positives TP, and F1 = 2·TP / (T + P), 0 where T + P = 0 — for a whole chunk of
 resamples at once: one `np.bincount` gives how often each image is drawn in each resample, and one
 matrix product with the images' one-hot true / predicted / hit labels gives every count (exact:
@@ -26,7 +28,7 @@ from scipy.stats import binomtest
 from pinclass.scoring import _as_label_indices
 
 METHOD = "percentile bootstrap over test images"
-PAIRED_METHOD = "paired percentile bootstrap over test images"
+PAIRED_METHOD = "paired percentile bootstrap over test images, stratified by category"
 # Resample indices (and the counting) go in chunks of at most this many index entries, to bound memory.
 _CHUNK_ENTRIES = 2_000_000
 
@@ -37,11 +39,13 @@ def _chunk_rows(n: int) -> int:
     return max(1, _CHUNK_ENTRIES // max(n, 1))
 
 
-def iter_resample_indices(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+def iter_resample_indices(n: int, n_boot: int, seed: int, strata=None) -> Iterator[np.ndarray]:
     """The bootstrap resamples, in chunks: arrays of shape (rows, n) of image positions 0..n-1.
 
     Drawn from `np.random.default_rng(seed)` with `integers(0, n, size=(rows, n))`, chunk after
-    chunk; the chunk size depends on n only, so (n, n_boot, seed) fixes every resample.
+    chunk; the chunk size depends on n only, so (n, n_boot, seed) fixes every resample. With
+    `strata` (one value per image), each resample draws within each stratum, in sorted order of
+    the values, as many images as the stratum has (`integers(0, size, (rows, size))`).
     """
     if n < 1:
         raise ValueError("no test images to resample")
@@ -49,13 +53,19 @@ def iter_resample_indices(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     rng = np.random.default_rng(seed)
     rows = _chunk_rows(n)
+    groups = None if strata is None else [np.flatnonzero(strata == value) for value in np.unique(strata)]
     for start in range(0, n_boot, rows):
-        yield rng.integers(0, n, size=(min(rows, n_boot - start), n))
+        size = min(rows, n_boot - start)
+        if groups is None:
+            yield rng.integers(0, n, size=(size, n))
+        else:
+            yield np.concatenate([group[rng.integers(0, len(group), size=(size, len(group)))] for group in groups],
+                                 axis=1)
 
 
-def resample_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+def resample_indices(n: int, n_boot: int, seed: int, strata=None) -> np.ndarray:
     """All resamples at once, shape (n_boot, n): row b is the b-th resample's image positions."""
-    return np.concatenate(list(iter_resample_indices(n, n_boot, seed)), axis=0)
+    return np.concatenate(list(iter_resample_indices(n, n_boot, seed, strata)), axis=0)
 
 
 def _resample_counts(indices: np.ndarray, n: int, dtype) -> np.ndarray:
@@ -103,7 +113,8 @@ def _count_dtype(n: int):
     return np.float32 if n < 2 ** 24 else np.float64
 
 
-def _bootstrap_macro_f1(y_true: np.ndarray, predictions, n_classes: int, n_boot: int, seed: int) -> np.ndarray:
+def _bootstrap_macro_f1(y_true: np.ndarray, predictions, n_classes: int, n_boot: int, seed: int,
+                        strata=None) -> np.ndarray:
     """Macro F1 of every prediction array on every resample, shape (len(predictions), n_boot).
 
     All prediction arrays see the same resamples (paired). Per chunk of resamples: the draw counts
@@ -114,7 +125,7 @@ def _bootstrap_macro_f1(y_true: np.ndarray, predictions, n_classes: int, n_boot:
     dtype = _count_dtype(n)
     design = _one_hot_design(y_true, predictions, n_classes, dtype)
     chunks = [_macro_f1_from_counts(_resample_counts(chunk, n, dtype) @ design, n_classes, len(predictions))
-              for chunk in iter_resample_indices(n, n_boot, seed)]
+              for chunk in iter_resample_indices(n, n_boot, seed, strata)]
     return np.concatenate(chunks, axis=1)
 
 
@@ -225,17 +236,19 @@ def paired_comparison(y_true, pred_a, pred_b, n_classes: int, n_boot: int = 1000
     Arrays must be aligned on the same test images (use `align_predictions` for two tables).
     - `diff`: macro F1 of a minus macro F1 of b, on all test images.
     - `low`, `high`: percentile interval (`level`, 95% by default) of that difference over
-      `n_boot` resamples of test images, where each resample is applied to BOTH cells (paired).
+      `n_boot` resamples of test images, stratified by true category, where each resample is
+      applied to BOTH cells (paired).
     - `p_value`: two-sided bootstrap p-value = 2 × (share of the n_boot resampled differences
       that lie on the other side of 0 from `diff`, 0 itself included: share of d ≤ 0 when
       diff > 0, of d ≥ 0 when diff < 0), capped at 1; 1 when diff = 0. Its resolution is
       1/n_boot: 0 means fewer than one resample in n_boot crossed 0.
-    - `mcnemar_p`: McNemar's exact test on per-image correctness, the two-sided binomial test
+    - `mcnemar_p`: McNemar's exact test on per-image correctness — a test of accuracy, not of
+      macro F1 —, the two-sided binomial test
       (scipy.stats.binomtest, p = 0.5) of `a_only_correct` among the discordant images
       `a_only_correct + b_only_correct`; 1 when there is no discordant image.
     """
     y_true, pred_a, pred_b = _check(y_true, [("pred_a", pred_a), ("pred_b", pred_b)], n_classes, level)
-    values_a, values_b = _bootstrap_macro_f1(y_true, [pred_a, pred_b], n_classes, n_boot, seed)
+    values_a, values_b = _bootstrap_macro_f1(y_true, [pred_a, pred_b], n_classes, n_boot, seed, strata=y_true)
     return _paired_result(y_true, pred_a, pred_b, values_a, values_b, n_classes, n_boot, seed, level)
 
 
@@ -300,7 +313,19 @@ def bootstrap_cis(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 0
 
 # ---------------------------------------------------------------- the best cell against every other
 
-PAIRWISE_COLUMNS = ["best", "other", "diff", "low", "high", "p_value", "mcnemar_p", "significant"]
+PAIRWISE_COLUMNS = ["best", "other", "diff", "low", "high", "p_value", "p_holm", "mcnemar_p", "mcnemar_p_holm",
+                    "significant"]
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of m p-values for testing them together: in ascending order the
+    i-th (from 0) is multiplied by m − i, the results made non-decreasing and capped at 1; returned
+    in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(p[order] * (p.size - np.arange(p.size))))
+    return adjusted
 
 
 def _cell_name(cell) -> str:
@@ -314,17 +339,20 @@ def pairwise_table(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 
     `cells` maps (backbone, classifier) → predictions DataFrame (image_id, label, predicted); all
     must cover the same test images with the same labels. The best cell is the first (in dict
     order) with the highest macro F1. Columns: best, other ("backbone/classifier"), diff (best −
-    other), low, high, p_value, mcnemar_p (see `paired_comparison`), significant (the interval
-    excludes 0). Images are put in image_id order and every row uses the same resamples, so a
-    row equals `paired_comparison` on the image_id-sorted arrays. Rows follow dict order.
-    `df.attrs` holds best_macro_f1, n_boot, seed, level and n_images for `table.pairwise_markdown`.
+    other), low, high, p_value, mcnemar_p (see `paired_comparison`), p_holm and mcnemar_p_holm
+    (each adjusted by `holm` over the table's rows), significant (p_holm < 1 − level). Images are
+    put in image_id order and every row uses the same (stratified) resamples, so a row's diff, low,
+    high, p_value and mcnemar_p equal `paired_comparison` on the image_id-sorted arrays. Rows follow
+    dict order. `df.attrs` holds best_macro_f1, n_boot, seed, level and n_images for
+    `table.pairwise_markdown`.
     """
     if len(cells) < 2:
         raise ValueError("pairwise_table needs at least two cells")
     _, y_true, predicted = _aligned_cells(cells, n_classes, level)
     scores = {key: _macro_f1(y_true, pred, n_classes) for key, pred in predicted.items()}
     best = max(scores, key=scores.get)         # max keeps the first of equal values
-    values = dict(zip(predicted, _bootstrap_macro_f1(y_true, list(predicted.values()), n_classes, n_boot, seed)))
+    values = dict(zip(predicted, _bootstrap_macro_f1(y_true, list(predicted.values()), n_classes, n_boot, seed,
+                                                     strata=y_true)))
     rows = []
     for key, pred in predicted.items():
         if key == best:
@@ -332,8 +360,12 @@ def pairwise_table(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 
         result = _paired_result(y_true, predicted[best], pred, values[best], values[key], n_classes, n_boot,
                                 seed, level)
         rows.append({"best": _cell_name(best), "other": _cell_name(key),
-                     **{column: result[column] for column in PAIRWISE_COLUMNS[2:]}})
+                     **{column: result[column] for column in ("diff", "low", "high", "p_value", "mcnemar_p")}})
     table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)
+    if rows:
+        table["p_holm"] = holm(table["p_value"])
+        table["mcnemar_p_holm"] = holm(table["mcnemar_p"])
+        table["significant"] = table["p_holm"] < 1 - level
     table.attrs.update(best_macro_f1=scores[best], n_boot=int(n_boot), seed=int(seed), level=float(level),
                        n_images=int(y_true.size))
     return table
