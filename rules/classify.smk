@@ -74,6 +74,7 @@ rule aggregate:
         md="results/table.md",
         tex="results/table.tex",
         png=report("results/table.png", caption="../report/heatmap.rst", category="4. Results"),
+        pdf="results/table.pdf",
         comparison=report(
             "results/paper_comparison.md",
             caption="../report/paper_comparison.rst",
@@ -131,6 +132,8 @@ rule plot_cell:
                 "figure": "confusion matrix",
             },
         ),
+        per_class_pdf="results/plots/{backbone}/{classifier}.per_class_f1.pdf",
+        confusion_pdf="results/plots/{backbone}/{classifier}.confusion.pdf",
     log:
         "logs/plot_cell/{backbone}/{classifier}.log",
     benchmark:

@@ -111,10 +111,11 @@ def get_final_targets():
         list(rules.aggregate.output)
         + ["results/environment.txt"]
         + expand(
-            "results/plots/{backbone}/{classifier}.{figure}.png",
+            "results/plots/{backbone}/{classifier}.{figure}.{kind}",
             backbone=config["backbones"],
             classifier=config["classifiers"],
             figure=["per_class_f1", "confusion"],
+            kind=["png", "pdf"],
         )
     )
 

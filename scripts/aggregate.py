@@ -3,8 +3,9 @@ from pathlib import Path
 
 from pinclass.atomic import read_table, replace_atomically
 from pinclass.rule_io import start
-from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, heatmap, pairwise_markdown, paper_comparison,
-                            row_weights, to_csv, to_latex, to_markdown)
+from pinclass.plots import heatmap
+from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, pairwise_markdown, paper_comparison, row_weights,
+                            to_csv, to_latex, to_markdown)
 from pinclass.uncertainty import pairwise_table
 
 log = start(snakemake)
@@ -34,5 +35,5 @@ for path, text in ((output.csv, to_csv(table, row_weights(sources))), (output.md
                    (output.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_md),
                    (output.pairwise_csv, pairwise_csv)):
     replace_atomically(path, lambda tmp, text=text: Path(tmp).write_text(text))
-heatmap(table, output.png, note)
+heatmap(table, output.png, note, params.paper)  # and output.pdf beside it
 log.info("table:\n%s", to_markdown(table, note))

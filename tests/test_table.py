@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import PAPER_BACKBONES
-from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, heatmap, paper_comparison, row_weights, to_csv,
-                            to_latex,
-                            to_markdown)
+from pinclass.plots import heatmap
+from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, paper_comparison, paper_table, row_weights, to_csv,
+                            to_latex, to_markdown)
 
 BACKBONES = ["efficientnetv2_b0", "convnext_base"]
 CLASSIFIERS = ["knn", "lsvm", "nn"]
@@ -103,9 +103,23 @@ def test_paper_comparison_puts_each_cell_beside_paper_and_chance():
         build_table({("resnet50", "knn"): 0.5}, ["resnet50"], ["knn"]), 32, PAPER)  # no paper value
 
 
-def test_heatmap_is_a_png_and_identical_when_redrawn(tmp_path):
-    heatmap(table(), tmp_path / "a.png")
-    heatmap(table(), tmp_path / "b.png")
+def test_heatmap_is_a_png_and_a_pdf_identical_when_redrawn(tmp_path):
+    for name in ("a", "b"):
+        heatmap(table(), tmp_path / f"{name}.png", RANDOM_WEIGHTS_NOTE, PAPER)
     with Image.open(tmp_path / "a.png") as image:
         assert image.format == "PNG" and image.width > 200
-    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.pdf").read_bytes().startswith(b"%PDF")
+    for kind in ("png", "pdf"):
+        assert (tmp_path / f"a.{kind}").read_bytes() == (tmp_path / f"b.{kind}").read_bytes()
+
+
+def test_the_heatmap_shows_the_papers_values_as_a_second_panel_when_there_are_any(tmp_path):
+    theirs = paper_table(table(), PAPER)
+    assert theirs.loc["convnext_base", "knn"] == pytest.approx(0.115) and "mean" in theirs.index
+    assert paper_table(table(), {}) is None
+    heatmap(table(), tmp_path / "one.png")
+    heatmap(table(), tmp_path / "two.png", paper=PAPER)
+    with Image.open(tmp_path / "one.png") as one, Image.open(tmp_path / "two.png") as two:
+        assert two.width > 1.4 * one.width and abs(two.height - one.height) < 0.2 * one.height
+
+

@@ -1,8 +1,12 @@
-"""Per-cell figures for the report: per-class F1 and the confusion matrix of one (backbone, classifier)."""
+"""The figures, each as PNG (the report) and PDF (a paper): the table's heatmap, and per cell the
+F1 per category and the confusion matrix. Both files are byte-identical when redrawn."""
+
+from pathlib import Path
 
 import numpy as np
 
 from pinclass.atomic import replace_atomically
+from pinclass.table import paper_table
 
 
 def _pyplot():
@@ -14,9 +18,45 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None}))
+# No creation date or software version in the files: a redraw gives the same bytes.
+_METADATA = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
+
+
+def _save(fig, path) -> None:
+    """`path` (PNG) and the same figure beside it as PDF, cropped to what is drawn."""
+    for kind in ("png", "pdf"):
+        target = Path(path).with_suffix(f".{kind}")
+        replace_atomically(target, lambda tmp, kind=kind: fig.savefig(
+            tmp, format=kind, dpi=110, metadata=_METADATA[kind], bbox_inches="tight", pad_inches=0.05))
     _pyplot().close(fig)
+
+
+def heatmap(table, path, note: str | None = None, paper: dict | None = None) -> None:
+    """The table as a heatmap of test macro F1 and, where `paper` holds any of its cells (Table 4.1),
+    the paper's values as a second panel on the same colour scale."""
+    plt = _pyplot()
+    panels = [("this run", table)]
+    theirs = paper_table(table, paper or {})
+    if theirs is not None:
+        panels.append(("paper (Table 4.1)", theirs))
+    top = max(float(np.nanmax(values.to_numpy(dtype=float))) for _, values in panels) or 1e-9
+    cell = 0.6  # inches: square cells, the figure sized to them (no margin to crop)
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
+                             figsize=(1.5 + len(panels) * (cell * len(table.columns) + 0.2) + 0.8,
+                                      cell * len(table.index) + 1.2))
+    for ax, (title, values) in zip(axes[0], panels):
+        grid = values.to_numpy(dtype=float)
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=top)
+        ax.set_xticks(range(len(values.columns)), values.columns, fontsize=8)
+        ax.set_yticks(range(len(values.index)), values.index if ax is axes[0][0] else [], fontsize=8)
+        for (i, j), value in np.ndenumerate(grid):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=7,
+                        color="white" if value < top * 0.6 else "black")
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), fraction=0.046, pad=0.02)
+    fig.suptitle("Test macro F1" + ("\n(random weights: not ImageNet features)" if note else ""), fontsize=10)
+    _save(fig, path)
 
 
 def per_class_f1_plot(score: dict, path) -> None:

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 
-from pinclass.atomic import replace_atomically
 
 RANDOM_WEIGHTS_NOTE = ("Features from RANDOM weights (config weights: random): these numbers show the machinery "
                        "works and say nothing about ImageNet features.")
@@ -18,11 +17,24 @@ def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str], en
     if missing:
         raise ValueError(f"no score for {missing}")
     rows, columns = list(backbones) + list(ensembles), list(classifiers) + (["ensemble"] if ensembles else [])
-    cells = pd.DataFrame([[macro_f1.get((r, c), np.nan) for c in columns] for r in rows],
-                         index=pd.Index(rows, name="backbone"), columns=columns, dtype=float)
+    return _with_means(pd.DataFrame([[macro_f1.get((r, c), np.nan) for c in columns] for r in rows],
+                                    index=pd.Index(rows, name="backbone"), columns=columns, dtype=float))
+
+
+def _with_means(cells: pd.DataFrame) -> pd.DataFrame:
+    """A `mean` column and row (of the filled cells), the (mean, mean) cell empty."""
     table = cells.assign(mean=cells.mean(axis=1))
     table.loc["mean"] = list(cells.mean(axis=0)) + [np.nan]
     return table
+
+
+def paper_table(table: pd.DataFrame, paper: dict) -> pd.DataFrame | None:
+    """The paper's values (`paper[backbone][classifier]`, Table 4.1) in `table`'s rows and columns,
+    with means of the values it has; None when it has none of them."""
+    rows, columns = list(table.index.drop("mean")), list(table.columns.drop("mean"))
+    cells = pd.DataFrame([[paper.get(r, {}).get(c, np.nan) for c in columns] for r in rows],
+                         index=pd.Index(rows, name="backbone"), columns=columns, dtype=float)
+    return None if cells.isna().all().all() else _with_means(cells)
 
 
 def _bold_positions(table: pd.DataFrame) -> set:
@@ -119,28 +131,6 @@ def paper_comparison(table: pd.DataFrame, n_classes: int, paper: dict, note: str
             lines.append(f"| {backbone} | {classifier} | {ours:.3f} | {paper_text} | {diff} | "
                          f"{'yes' if ours > chance else 'no'} |")
     return "\n".join(lines) + "\n"
-
-
-def heatmap(table: pd.DataFrame, path, note: str | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    values = table.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.6 * len(table.columns) + 2.5, 0.5 * len(table.index) + 1.8))
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=max(np.nanmax(values), 1e-9))
-    ax.set_xticks(range(len(table.columns)), table.columns)
-    ax.set_yticks(range(len(table.index)), table.index)
-    for (i, j), value in np.ndenumerate(values):
-        if not np.isnan(value):
-            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if value < np.nanmax(values) * 0.6
-                    else "black", fontsize=9)
-    ax.set_title("Test macro F1" + ("\n(random weights: not ImageNet features)" if note else ""), fontsize=10)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None}))
-    plt.close(fig)
 
 
 def _p_text(p: float, n_boot: int | None, bootstrap: bool, factor: int = 1) -> str:
