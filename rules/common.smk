@@ -109,7 +109,7 @@ def get_final_targets():
     """Everything aggregate writes (the table in all its forms, the comparisons) and the per-cell plots."""
     return (
         list(rules.aggregate.output)
-        + ["results/environment.txt"]
+        + ["results/environment.txt", "results/manifest/sample_summary.json"]
         + expand(
             "results/plots/{backbone}/{classifier}.{figure}.{kind}",
             backbone=config["backbones"],

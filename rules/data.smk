@@ -82,7 +82,8 @@ rule sample:
     input:
         clean="results/manifest/clean.parquet",
     output:
-        "results/manifest/sample.parquet",
+        sample="results/manifest/sample.parquet",
+        summary="results/manifest/sample_summary.json",
     log:
         "logs/sample/sample.log",
     benchmark:

@@ -155,10 +155,12 @@ def test_the_nn_on_a_gpu_reruns_only_the_nn_jobs_as_gpu_jobs(complete_run):
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"nn"}
 
 
-def test_a_new_sample_seed_reruns_sample_and_everything_after(complete_run):
+@pytest.mark.parametrize("change", [{"seed": 12}, {"group_by": "board"}])
+def test_a_new_sample_seed_or_grouping_reruns_sample_and_everything_after(complete_run, change):
     workdir, crawl = complete_run
     config = tiny_config(crawl)
-    config["sample"]["seed"] += 1
+    assert config["sample"]["seed"] != change.get("seed")
+    config["sample"] |= change
     assert planned_jobs(workdir, config) == {"sample": 1, **downstream_of_sample()}
 
 

@@ -1,10 +1,11 @@
-"""Sampling: counts, stratification, folds, and byte-identical determinism."""
+"""Sampling: counts, stratification, folds, byte-identical determinism, and the grouped split."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pinclass.atomic import write_parquet
-from pinclass.sampling import SampleError, draw_sample
+from pinclass.sampling import SampleError, draw_sample, split_summary
 
 CATEGORIES = ["animals", "art", "travel"]
 
@@ -64,3 +65,76 @@ def test_allow_fewer_takes_all_of_a_short_category():
 def test_too_few_for_the_folds_is_a_clear_error():
     with pytest.raises(SampleError, match="'travel' has 3 images"):
         draw({"animals": 50, "art": 31, "travel": 3}, allow_fewer=True)
+
+
+# ---------------------------------------------------------------- grouped split
+
+def crawl_table(seed=0, users=12, boards_per_user=6, pins=(2, 15)) -> pd.DataFrame:
+    """A clean table shaped like a crawl: users with boards of one category each, of uneven sizes;
+    board folder names repeat across users."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(users):
+        for b in range(boards_per_user):
+            category = CATEGORIES[(u + b) % len(CATEGORIES)]
+            for p in range(int(rng.integers(*pins))):
+                rows.append({"image_id": f"u{u}-b{b}-{p}", "path": f"u{u}/b{b}/{p}.jpg", "category": category,
+                             "user": f"user{u}", "board": f"board{b}"})
+    return pd.DataFrame(rows).astype("string")
+
+
+def grouped(group_by, seed=5, **kw):
+    args = dict(categories=CATEGORIES, per_category=100, test_fraction=0.2, folds=4, seed=seed) | kw
+    return draw_sample(crawl_table(), group_by=group_by, **args)
+
+
+@pytest.mark.parametrize("group_by, columns", [("board", ["user", "board"]), ("user", ["user"])])
+def test_no_group_is_on_both_sides_or_in_two_folds(group_by, columns):
+    sample = grouped(group_by)
+    places = sample.groupby(columns)[["split", "fold"]].nunique()
+    assert (places["split"] == 1).all() and (places["fold"] == 1).all()
+    # the image-by-image split does mix them: the check above can fail
+    plain = grouped("none").groupby(columns)["split"].nunique()
+    assert (plain > 1).any()
+
+
+@pytest.mark.parametrize("group_by", ["board", "user"])
+def test_a_grouped_split_stays_stratified_within_what_whole_groups_allow(group_by):
+    sample = grouped(group_by)
+    assert set(sample["image_id"]) == set(grouped("none")["image_id"])  # the same images, split otherwise
+    summary = split_summary(sample, CATEGORIES, 0.2, group_by)
+    for category, counts in summary["categories"].items():
+        assert counts["images"] == 100
+        within = abs(counts["test_share"] - 0.2) <= summary["tolerance"]
+        assert within == (category not in summary["outside_tolerance"])
+    if group_by == "board":  # boards of 2-14 pins: every category gets within 2 points of 20 %
+        assert summary["outside_tolerance"] == [] and summary["groups"] == sample.groupby(["user", "board"]).ngroups
+    train = sample[sample["split"] == "train"]
+    assert sorted(train["fold"].unique()) == [0, 1, 2, 3]
+    assert (sample.loc[sample["split"] == "test", "fold"] == -1).all()
+
+
+def test_coarse_groups_are_reported_not_hidden():
+    # three users, each holding most of one category: user-grouping cannot reach 20 % test everywhere
+    sample = draw_sample(crawl_table(users=6, boards_per_user=3, pins=(30, 40)), CATEGORIES, 60, 0.2, 2, 0,
+                         group_by="user")
+    summary = split_summary(sample, CATEGORIES, 0.2, "user")
+    assert summary["outside_tolerance"]
+    assert all(abs(summary["categories"][c]["test_share"] - 0.2) > 0.02 for c in summary["outside_tolerance"])
+
+
+def test_a_grouped_split_is_deterministic_and_byte_identical(tmp_path):
+    write_parquet(grouped("board"), tmp_path / "a.parquet")
+    write_parquet(grouped("board"), tmp_path / "b.parquet")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert not grouped("board").equals(grouped("board", seed=6))
+
+
+def test_grouping_without_users_or_boards_stops_with_a_clear_message():
+    table = crawl_table()
+    table.loc[:39, "board"] = pd.NA
+    with pytest.raises(SampleError, match=r"group_by=board needs `board` for every image, but \d+ sampled image"):
+        draw_sample(table, CATEGORIES, 100, 0.2, 4, 5, group_by="board")
+    with pytest.raises(SampleError, match=r"needs `user`.*manifest CSV must give user columns"):
+        draw_sample(clean_table({"animals": 50, "art": 31, "travel": 20}), CATEGORIES, 20, 0.2, 4, 5,
+                    group_by="user")

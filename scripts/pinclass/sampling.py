@@ -1,7 +1,14 @@
-"""Sampling: per-category draw, stratified train/test split and CV folds, fixed once as data."""
+"""Sampling: per-category draw, stratified train/test split and CV folds, fixed once as data.
+
+`sample.group_by: board | user` keeps every group's sampled pins together — on one side of the
+split and in one fold — so no board (or user) is seen in training and again at test time.
+"""
 
 import numpy as np
 import pandas as pd
+
+GROUPINGS = ("none", "board", "user")
+TOLERANCE = 0.02  # a category's test share further than this from test_fraction is reported
 
 
 class SampleError(ValueError):
@@ -9,13 +16,16 @@ class SampleError(ValueError):
 
 
 def draw_sample(clean: pd.DataFrame, categories: list[str], per_category: int, test_fraction: float,
-                folds: int, seed: int, allow_fewer: bool = False) -> pd.DataFrame:
+                folds: int, seed: int, allow_fewer: bool = False, group_by: str = "none") -> pd.DataFrame:
     """The experiment's images with `label`, `split` and `fold`, identical for identical arguments.
 
     Within each category: `per_category` rows drawn without replacement, shuffled, the first
     round(n * test_fraction) are test, the rest train with folds dealt round-robin — so every split
-    and every fold is stratified with counts as equal as the numbers allow.
+    and every fold is stratified with counts as equal as the numbers allow. With `group_by`, the
+    same rows are drawn and `assign_groups` splits them by group instead.
     """
+    if group_by not in GROUPINGS:
+        raise SampleError(f"sample.group_by must be one of {GROUPINGS}, not {group_by!r}")
     counts = clean["category"].value_counts()
     short = {c: int(counts.get(c, 0)) for c in categories if counts.get(c, 0) < per_category}
     if short and not allow_fewer:
@@ -37,4 +47,79 @@ def draw_sample(clean: pd.DataFrame, categories: list[str], per_category: int, t
         fold = np.where(rank < n_test, -1, (rank - n_test) % folds).astype(np.int8)
         parts.append(chosen.assign(label=np.int32(label), split=split, fold=fold))
     sample = pd.concat(parts, ignore_index=True)
+    if group_by != "none":
+        split, fold = assign_groups(group_keys(sample, group_by), sample["label"].to_numpy(), len(categories),
+                                    test_fraction, folds, np.random.default_rng([seed, 1]))
+        sample = sample.assign(split=split, fold=fold)
     return sample.astype({"label": "int32", "split": "string", "fold": "int8"})
+
+
+def group_keys(sample: pd.DataFrame, group_by: str) -> np.ndarray:
+    """Each row's group: its user, or its board as (user, board folder) — folder names repeat across
+    users. A row without them stops the run: grouping cannot place it."""
+    columns = ["user"] if group_by == "user" else ["user", "board"]
+    for column in columns:
+        values = sample[column] if column in sample else pd.Series(pd.NA, index=sample.index)
+        missing = values.isna() | (values.astype("string").str.strip() == "")
+        if missing.any():
+            first = sample.loc[missing, "image_id"].iloc[0]
+            raise SampleError(f"sample.group_by={group_by} needs `{column}` for every image, but "
+                              f"{int(missing.sum())} sampled image(s) have none (first: {first}); a manifest "
+                              f"CSV must give {' and '.join(columns)} columns to group by them")
+    return sample[columns].astype(str).agg("/".join, axis=1).to_numpy()
+
+
+def _closer(counts: np.ndarray, adding: np.ndarray, target: np.ndarray) -> float:
+    """How much adding `adding` to `counts` reduces the L1 distance to `target` (positive: closer)."""
+    return float(np.abs(counts - target).sum() - np.abs(counts + adding - target).sum())
+
+
+def assign_groups(keys: np.ndarray, labels: np.ndarray, n_classes: int, test_fraction: float, folds: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Split and fold per row such that each group's rows share them, per category as close to the
+    targets as whole groups allow. Greedily, groups in a seeded order, largest first: to test while
+    they fit under round(n · test_fraction) test rows per category, then while they bring the
+    counts closer to it; the train groups each to the fold that brings the per-category counts
+    closest to an equal share."""
+    names, group = np.unique(keys, return_inverse=True)
+    sizes = np.zeros((len(names), n_classes), dtype=np.int64)
+    np.add.at(sizes, (group, labels), 1)
+    if len(names) < folds + 1:
+        raise SampleError(f"only {len(names)} groups: too few for a test part and {folds} folds")
+    order = rng.permutation(len(names))
+    order = order[np.argsort(-sizes[order].sum(axis=1), kind="stable")]
+    per_class = sizes.sum(axis=0)
+    test_target = np.round(per_class * test_fraction)
+    test, in_test = np.zeros(n_classes), np.zeros(len(names), dtype=bool)
+    # first the groups that fit under every category's target, then any that still bring it closer
+    for fits in (lambda g: np.all(test + sizes[g] <= test_target), lambda g: _closer(test, sizes[g], test_target) > 0):
+        for g in order:
+            if not in_test[g] and fits(g):
+                test += sizes[g]
+                in_test[g] = True
+    fold_target = (per_class - test) / folds
+    fold_counts, fold_of = np.zeros((folds, n_classes)), np.full(len(names), -1, dtype=np.int8)
+    for g in order[~in_test[order]]:
+        gains = [_closer(fold_counts[f], sizes[g], fold_target) for f in range(folds)]
+        fold_of[g] = int(np.argmax(gains))  # ties → the lower fold
+        fold_counts[fold_of[g]] += sizes[g]
+    empty = [f for f in range(folds) if not fold_counts[f].any()]
+    if empty or not test.any():
+        raise SampleError(f"{len(names)} groups cannot fill a test part and {folds} folds")
+    return np.where(in_test[group], "test", "train"), fold_of[group]
+
+
+def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: float, group_by: str) -> dict:
+    """Per category: images, test images and test share; the categories whose share is more than
+    TOLERANCE from test_fraction (grouping can only move whole groups); how many groups."""
+    per = {}
+    for label, category in enumerate(categories):
+        rows = sample[sample["label"] == label]
+        n_test = int((rows["split"] == "test").sum())
+        per[category] = {"images": len(rows), "test": n_test, "test_share": round(n_test / max(len(rows), 1), 4)}
+    off = sorted(c for c, v in per.items() if abs(v["test_share"] - test_fraction) > TOLERANCE)
+    summary = {"group_by": group_by, "test_fraction": test_fraction, "tolerance": TOLERANCE,
+               "categories": per, "outside_tolerance": off}
+    if group_by != "none":
+        summary["groups"] = int(len(np.unique(group_keys(sample, group_by))))
+    return summary
