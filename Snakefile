@@ -14,6 +14,7 @@ include: "rules/demo.smk"
 include: "rules/data.smk"
 include: "rules/features.smk"
 include: "rules/classify.smk"
+include: "rules/evaluation.smk"
 include: "rules/reproducibility.smk"
 
 

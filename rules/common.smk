@@ -37,6 +37,7 @@ def get_weights_files():
 
 localrules:
     aggregate,
+    leakage,
     plot_cell,
     demo_crawl,
     environment,
@@ -109,7 +110,7 @@ def get_final_targets():
     """Everything aggregate writes (the table in all its forms, the comparisons) and the per-cell plots."""
     return (
         list(rules.aggregate.output)
-        + ["results/environment.txt", "results/manifest/sample_summary.json"]
+        + ["results/environment.txt", "results/manifest/sample_summary.json", "results/leakage.md"]
         + expand(
             "results/plots/{backbone}/{classifier}.{figure}.{kind}",
             backbone=config["backbones"],
@@ -149,7 +150,7 @@ def get_extract_input(wildcards):
     return inputs
 
 
-def get_cells(kind, suffix):
+def get_cells(kind, suffix, ensembles=True):
     """Every cell's scores or predictions file: backbones × classifiers, then the ensembles."""
     return expand(
         "results/{kind}/{backbone}/{classifier}.{suffix}",
@@ -160,7 +161,7 @@ def get_cells(kind, suffix):
     ) + expand(
         "results/{kind}/{ensemble}/ensemble.{suffix}",
         kind=kind,
-        ensemble=config["ensembles"],
+        ensemble=config["ensembles"] if ensembles else [],
         suffix=suffix,
     )
 

@@ -1,0 +1,50 @@
+# Beyond the paper: what a reviewer asks of the table.
+
+
+rule nearest_train:
+    input:
+        features="results/features/{backbone}.parquet",
+        sample="results/manifest/sample.parquet",
+    output:
+        "results/leakage/{backbone}.parquet",
+    log:
+        "logs/nearest_train/{backbone}.log",
+    benchmark:
+        "logs/benchmarks/nearest_train/{backbone}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: 2
+    resources:
+        mem_mb=on_attempt(8000),
+        runtime=on_attempt(30),
+    params:
+        categories=config["categories"],
+        code=code_version("nearest_train"),
+    script:
+        "../scripts/nearest_train.py"
+
+
+rule leakage:
+    input:
+        nearest=expand("results/leakage/{backbone}.parquet", backbone=config["backbones"]),
+        predictions=get_cells("predictions", "parquet", ensembles=False),
+        scores=get_cells("scores", "json", ensembles=False),
+    output:
+        report("results/leakage.md", caption="../report/leakage.rst", category="4. Results"),
+    log:
+        "logs/leakage/leakage.log",
+    benchmark:
+        "logs/benchmarks/leakage/leakage.tsv"
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=on_attempt(2000),
+        runtime=on_attempt(10),
+    params:
+        backbones=list(config["backbones"]),
+        classifiers=list(config["classifiers"]),
+        categories=config["categories"],
+        threshold=config["leakage"]["threshold"],
+        code=code_version("leakage"),
+    script:
+        "../scripts/leakage.py"
