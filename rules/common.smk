@@ -38,6 +38,7 @@ def get_weights_files():
 localrules:
     aggregate,
     leakage,
+    summary,
     plot_cell,
     demo_crawl,
     environment,
@@ -110,7 +111,7 @@ def get_final_targets():
     """Everything aggregate writes (the table in all its forms, the comparisons) and the per-cell plots."""
     return (
         list(rules.aggregate.output)
-        + ["results/environment.txt", "results/manifest/sample_summary.json", "results/leakage.md"]
+        + ["results/environment.txt", "results/summary.md"]
         + expand(
             "results/plots/{backbone}/{classifier}.{figure}.{kind}",
             backbone=config["backbones"],

@@ -48,3 +48,27 @@ rule leakage:
         code=code_version("leakage"),
     script:
         "../scripts/leakage.py"
+
+
+rule summary:
+    input:
+        clean="results/manifest/clean_summary.json",
+        sample="results/manifest/sample_summary.json",
+        table="results/table.md",
+        leakage="results/leakage.md",
+        comparison="results/paper_comparison.md",
+    output:
+        report("results/summary.md", caption="../report/summary.rst", category="0. Summary"),
+    log:
+        "logs/summary/summary.log",
+    benchmark:
+        "logs/benchmarks/summary/summary.tsv"
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=on_attempt(1000),
+        runtime=on_attempt(5),
+    params:
+        code=code_version("summary"),
+    script:
+        "../scripts/summary.py"

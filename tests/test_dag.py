@@ -125,7 +125,7 @@ def downstream_of_sample(backbones=TINY_BACKBONES, classifiers=TINY_CLASSIFIERS)
     return {"extract": sum(b.get("shards", 1) for b in extracted), "merge_features": len(extracted),
             "fuse_features": len(backbones) - len(extracted),
             "classify": len(backbones) * len(classifiers), "plot_cell": len(backbones) * len(classifiers),
-            "ensemble": len(ENSEMBLES), "aggregate": 1, "nearest_train": len(backbones), "leakage": 1, "all": 1}
+            "ensemble": len(ENSEMBLES), "aggregate": 1, "nearest_train": len(backbones), "leakage": 1, "summary": 1, "all": 1}
 
 
 def test_nothing_changed_nothing_to_do(complete_run):
@@ -141,7 +141,7 @@ def test_a_new_lsvm_grid_or_solver_reruns_only_the_lsvm_jobs(complete_run, chang
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
     # the vote holds an LSVM cell: it reruns too
     assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "ensemble": 1, "aggregate": 1,
-                    "leakage": 1, "all": 1}
+                    "leakage": 1, "summary": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"lsvm"}
 
@@ -152,7 +152,7 @@ def test_the_nn_on_a_gpu_reruns_only_the_nn_jobs_as_gpu_jobs(complete_run):
     classifiers["nn"]["device"] = "gpu"
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
     assert jobs == {"classify_gpu": len(BACKBONES), "plot_cell": len(BACKBONES), "aggregate": 1, "leakage": 1,
-                    "all": 1}
+                    "summary": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"nn"}
 
@@ -205,7 +205,7 @@ def test_a_new_backbone_runs_its_extraction_its_classifiers_and_aggregation(comp
     jobs = planned_jobs(copy, tiny_config(crawl))
     n = len(TINY_CLASSIFIERS)
     assert jobs == {"extract": 1, "merge_features": 1, "classify": n, "plot_cell": n, "aggregate": 1,
-                    "nearest_train": 1, "leakage": 1, "all": 1}
+                    "nearest_train": 1, "leakage": 1, "summary": 1, "all": 1}
 
 
 def test_a_changed_input_image_reruns_from_ingest_on(complete_run):

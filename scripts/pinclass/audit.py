@@ -162,11 +162,11 @@ def _duplicates(series: pd.Series) -> list:
 def _of_the_table(rel: str, cells, backbones) -> bool:
     """Whether an output belongs to the results the table names (manifest files always do)."""
     parts = Path(rel).parts
-    if len(parts) == 3 and parts[1] == "features":
+    if len(parts) == 3 and parts[1] in ("features", "leakage"):  # per backbone
         return Path(parts[2]).stem in backbones
     if len(parts) == 4 and parts[1] in ("scores", "predictions"):
         return (parts[2], Path(parts[3]).stem) in cells
-    return parts[1] not in ("scores", "predictions", "features")
+    return parts[1] not in ("scores", "predictions", "features", "leakage")
 
 
 def check_inputs(report: Report, workdir: Path, cells, backbones) -> None:

@@ -1,0 +1,29 @@
+"""results/summary.md gathers the data counts, the table, the leakage check and the paper comparison."""
+
+from pinclass.summary import summary_markdown
+from pinclass.table import RANDOM_WEIGHTS_NOTE
+
+CLEAN = {"files_found": 975, "clean": 960, "rejected": 15, "duplicate_conflicts": [{}],
+         "rejected_by_reason": {"unreadable": 3, "duplicate": 2, "excluded_category": 10}}
+SAMPLE = {"group_by": "board", "groups": 41, "test_fraction": 0.2, "tolerance": 0.02, "outside_tolerance": ["art"],
+          "categories": {"art": {"images": 24, "test": 7, "test_share": 0.2917},
+                         "travel": {"images": 24, "test": 5, "test_share": 0.2083}}}
+NOTE = f"> **{RANDOM_WEIGHTS_NOTE}**"
+
+
+def test_the_summary_holds_each_part_once_with_the_note_on_top():
+    table = f"{NOTE}\n\n| features | knn | mean |\n|---|---|---|\n| b0 | 0.500 | 0.500 |\n"
+    leakage = f"{NOTE}\n\nEach test image's cosine similarity...\n\n| features | test images |\n"
+    comparison = f"{NOTE}\n\nChance level (1/32 classes): 0.031.\n"
+    text = summary_markdown(CLEAN, SAMPLE, table, leakage, comparison)
+    lines = text.splitlines()
+    assert lines[0] == "# Summary" and lines[2] == NOTE and text.count(RANDOM_WEIGHTS_NOTE) == 1
+    assert "975 image files found, 960 kept, 15 rejected" in text
+    assert "| excluded_category | 10 |" in text and "| unreadable | 3 |" in text
+    assert "Identical files under different categories (label noise, one copy kept): 1." in text
+    assert "Sample: 48 images in 2 categories, 12 for test, split `group_by: board` (41 groups)" in text
+    assert "off the test share of 0.2: art." in text
+    assert "| b0 | 0.500 | 0.500 |" in text and "Each test image's cosine similarity" in text
+    assert "Chance level (1/32 classes): 0.031." in text
+    sections = [line for line in lines if line.startswith("## ")]
+    assert sections == ["## Data", "## Test macro F1", "## Near-copies between test and train", "## Against the paper"]
