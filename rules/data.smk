@@ -73,6 +73,8 @@ rule clean:
         runtime=on_attempt(30),
     params:
         shards=config["clean"]["shards"],
+        near_duplicates=config["clean"]["near_duplicates"],
+        near_duplicate_distance=config["clean"]["near_duplicate_distance"],
         code=code_version("clean"),
     script:
         "../scripts/clean.py"
@@ -96,6 +98,7 @@ rule sample:
     params:
         categories=config["categories"],
         sample=config["sample"],
+        near_duplicate_distance=config["clean"]["near_duplicate_distance"],
         code=code_version("sample"),
     script:
         "../scripts/sample.py"

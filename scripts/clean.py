@@ -12,7 +12,8 @@ inputs, output = snakemake.input, snakemake.output
 checks = pd.concat([read_table(path) for path in inputs.checks], ignore_index=True)
 with open(inputs.summary) as f:
     ingest_summary = json.load(f)
-clean, rejected, summary = merge_checks(read_table(inputs.raw), checks, read_table(inputs.rejected), ingest_summary)
+clean, rejected, summary = merge_checks(read_table(inputs.raw), checks, read_table(inputs.rejected), ingest_summary,
+                                       snakemake.params.near_duplicates, snakemake.params.near_duplicate_distance)
 record = provenance(params_dict(snakemake), inputs={"raw": inputs.raw, "ingest_rejected": inputs.rejected})
 write_parquet(rejected, output.rejected, as_metadata(record))
 write_json(summary | {"provenance": record}, output.summary)
@@ -21,3 +22,6 @@ log.info("clean %d, rejected %d by reason %s", len(clean), len(rejected), summar
 if summary["duplicate_conflicts"]:
     log.warning("%d images appear under more than one category (clean_summary.json: duplicate_conflicts)",
                 len(summary["duplicate_conflicts"]))
+near = summary["near_duplicates"]
+log.info("near-duplicates (%d bits): %d groups of %d images, %d across categories; %s", near["max_distance"],
+         near["groups"], near["images"], near["across_categories"], near["mode"])

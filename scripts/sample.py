@@ -10,7 +10,8 @@ sample = draw_sample(read_table(snakemake.input.clean), categories, settings["pe
                      settings["group_by"])
 record = provenance(params_dict(snakemake), inputs={"clean": snakemake.input.clean}, seeds={"sample": settings["seed"]})
 write_parquet(sample, snakemake.output.sample, as_metadata(record))
-summary = split_summary(sample, categories, settings["test_fraction"], settings["group_by"])
+summary = split_summary(sample, categories, settings["test_fraction"], settings["group_by"],
+                        snakemake.params.near_duplicate_distance)
 write_json(summary, snakemake.output.summary)
 log.info("sample: %d images, %s", len(sample), sample["split"].value_counts().to_dict())
 if summary["outside_tolerance"]:

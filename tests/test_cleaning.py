@@ -186,12 +186,15 @@ def test_duplicates_and_conflicts_match_their_definition():
                         "pin_id": [str(i) for i in range(n)], "category": rng.choice(CATEGORIES, n),
                         "bytes": 1}).astype({c: "string" for c in SHARD_COLUMNS + ["user", "board", "pin_id"]})
     reason = rng.choice([None, None, None, "unreadable"], n)
+    copy_of = rng.integers(0, 60, n)  # which of 60 pictures each file holds
+    far_apart = rng.integers(0, 2 ** 63, 60, dtype=np.uint64)  # their hashes: no two near-duplicates
     checks = pd.DataFrame({"image_id": raw["image_id"], "reason": reason, "detail": reason,
                            "width": [None if r else 64 for r in reason], "height": [None if r else 48 for r in reason],
                            "format": [None if r else "PNG" for r in reason],
-                           "sha256": [None if r else f"{h:064x}" for r, h in zip(reason, rng.integers(0, 60, n))]})
+                           "sha256": [None if r else f"{h:064x}" for r, h in zip(reason, copy_of)],
+                           "dhash": [None if r else int(far_apart[h]) for r, h in zip(reason, copy_of)]})
     checks = checks.astype({"image_id": "string", "reason": "string", "detail": "string", "width": "Int32",
-                            "height": "Int32", "format": "string", "sha256": "string"})
+                            "height": "Int32", "format": "string", "sha256": "string", "dhash": "UInt64"})
     empty = pd.DataFrame(columns=["image_id", "path", "category", "reason", "detail"]).astype("string")
     clean, rejected, summary = merge_checks(raw, checks, empty, {})
 

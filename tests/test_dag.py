@@ -166,6 +166,13 @@ def test_a_new_sample_seed_or_grouping_reruns_sample_and_everything_after(comple
     assert planned_jobs(workdir, config) == {"sample": 1, **downstream_of_sample()}
 
 
+def test_dropping_near_duplicates_reruns_the_merge_of_cleaning_and_everything_after(complete_run):
+    workdir, crawl = complete_run
+    config = tiny_config(crawl)
+    config["clean"] = config["clean"] | {"near_duplicates": "drop"}
+    assert planned_jobs(workdir, config) == {"clean": 1, "sample": 1, **downstream_of_sample()}
+
+
 def test_run_shape_values_rerun_nothing(complete_run):
     """How often extraction saves a chunk and how many GPUs a workstation declares change no result."""
     workdir, crawl = complete_run

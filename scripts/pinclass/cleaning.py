@@ -1,8 +1,9 @@
 """Cleaning: decide for every raw row whether it is kept, and why not.
 
 `check_rows` is the expensive part (a full decode of every image, in threads; Pillow releases the
-GIL while decoding) and runs per shard; `merge_checks` is cheap and sees all shards, so exact
-duplicates are found across the whole crawl.
+GIL while decoding; the perceptual hash comes from the decoded pixels) and runs per shard;
+`merge_checks` is cheap and sees all shards, so exact duplicates and near-duplicates are found
+across the whole crawl.
 """
 
 import itertools
@@ -18,12 +19,15 @@ import pyarrow.parquet as pq
 
 from pinclass.images import ImageRejected, inspect_image, set_pixel_limit
 from pinclass.ingest import RAW_COLUMNS, REJECTED_COLUMNS, sort_by_path
+from pinclass.near_duplicates import near_duplicate_groups
+
+NEAR_DUPLICATE_MODES = ("keep", "drop")
 
 SHARD_COLUMNS = ["image_id", "path", "category"]  # what check_rows reads of raw
 _STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
-CHECK_COLUMNS = ["image_id", "reason", "detail", "width", "height", "format", "sha256"]
+CHECK_COLUMNS = ["image_id", "reason", "detail", "width", "height", "format", "sha256", "dhash"]
 CHECK_DTYPES = {"image_id": "string", "reason": "string", "detail": "string", "width": "Int32", "height": "Int32",
-                "format": "string", "sha256": "string"}
+                "format": "string", "sha256": "string", "dhash": "UInt64"}
 
 
 def read_shard(raw_path, shard: int, shards: int, batch_rows: int = 65_536) -> pd.DataFrame:
@@ -66,17 +70,17 @@ def check_rows(rows: pd.DataFrame, root, categories, exclude, min_size: int, max
     def check(i):
         problem = category_problem(found[i], categories, exclude)
         if problem:  # no need to decode an image the experiment cannot use
-            results[i] = (*problem, None, None, None, None)
+            results[i] = (*problem, None, None, None, None, None)
             return
         try:
             facts = inspect_image(root / paths[i], min_size)
         except ImageRejected as rejected:
-            results[i] = (rejected.reason, rejected.detail, None, None, None, None)
+            results[i] = (rejected.reason, rejected.detail, None, None, None, None, None)
             return
-        results[i] = (None, None, facts["width"], facts["height"], facts["format"], facts["sha256"])
+        results[i] = (None, None, facts["width"], facts["height"], facts["format"], facts["sha256"], facts["dhash"])
 
     run_indexed(check, len(paths), threads)
-    columns = list(zip(*results)) if results else [()] * 6
+    columns = list(zip(*results)) if results else [()] * 7
     return pd.DataFrame({
         "image_id": pd.array(rows["image_id"], dtype="string"),
         **{name: pd.array(values, dtype=CHECK_DTYPES[name]) for name, values in zip(CHECK_COLUMNS[1:], columns)},
@@ -115,8 +119,11 @@ def run_indexed(task, count: int, threads: int) -> None:
 
 
 def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.DataFrame,
-                 ingest_summary: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 ingest_summary: dict, near_duplicates: str = "keep",
+                 max_distance: int = 4) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Combine shard checks into (clean, rejected, summary); exact duplicates keep their first path.
+    Near-duplicates (`near_duplicates.near_duplicate_groups` at `max_distance` bits) are reported
+    and, with near_duplicates="drop", each group keeps its first path.
 
     Matching ids and finding duplicates run on the Arrow columns (no Python string per row, no
     object column, no Python loop over groups), so a million-row crawl merges in seconds.
@@ -134,11 +141,24 @@ def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.Da
     table.loc[is_copy, "reason"] = "duplicate"
     table.loc[is_copy, "detail"] = "same bytes as " + first_path[is_copy]
     conflicts = _conflicts(table, np.flatnonzero(passed), first[passed])
+    if near_duplicates not in NEAR_DUPLICATE_MODES:
+        raise ValueError(f"clean.near_duplicates must be one of {NEAR_DUPLICATE_MODES}, not {near_duplicates!r}")
+    unique_rows = np.flatnonzero(passed & ~is_copy)
+    groups = unique_rows[near_duplicate_groups(table["dhash"].to_numpy("uint64", na_value=0)[unique_rows],
+                                               max_distance)]
+    near = _near_duplicates(table, unique_rows, groups, near_duplicates, max_distance)
+    if near_duplicates == "drop":
+        is_near = np.zeros(len(table), dtype=bool)
+        is_near[unique_rows[groups != unique_rows]] = True
+        table.loc[is_near, "reason"] = "near_duplicate"
+        kept_path = pd.Series(_arrow(table["path"]).take(pa.array(groups[groups != unique_rows])), dtype="string")
+        table.loc[is_near, "detail"] = ("near-duplicate of " + kept_path).to_numpy()
+        is_copy |= is_near
 
-    clean_columns = RAW_COLUMNS + ["width", "height", "format", "sha256"]
+    clean_columns = RAW_COLUMNS + ["width", "height", "format", "sha256", "dhash"]
     kept = passed & ~is_copy
     clean = table.loc[kept, clean_columns].reset_index(drop=True)
-    clean = clean.astype({"width": "int32", "height": "int32"})
+    clean = clean.astype({"width": "int32", "height": "int32", "dhash": "uint64"})
     rejected = pd.concat([table.loc[~kept, REJECTED_COLUMNS], ingest_rejected], ignore_index=True).astype("string")
     del table, first_path
     rejected = sort_by_path(rejected)
@@ -149,9 +169,29 @@ def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.Da
         "rejected_by_reason": {k: int(v) for k, v in rejected["reason"].value_counts().sort_index().items()},
         "clean_by_category": {k: int(v) for k, v in clean["category"].value_counts().sort_index().items()},
         "duplicate_conflicts": conflicts,
+        "near_duplicates": near,
         "ingest": ingest_summary,
     }
     return clean, rejected, summary
+
+
+def _near_duplicates(table: pd.DataFrame, rows: np.ndarray, groups: np.ndarray, mode: str,
+                     max_distance: int) -> dict:
+    """The near-duplicate groups among `rows` (each labelled by its first row) for the summary: how
+    many, how many images, and every group whose images are filed under more than one category."""
+    labels, sizes = np.unique(groups, return_counts=True)
+    shared = labels[sizes > 1]
+    members = rows[np.isin(groups, shared)]
+    across = []
+    if len(members):
+        frame = pd.DataFrame({"group": groups[np.isin(groups, shared)], "path": table["path"].take(members).to_numpy(),
+                              "category": table["category"].take(members).to_numpy()})
+        for label, group in frame.groupby("group", sort=True):
+            if group["category"].nunique() > 1:
+                across.append({"kept": table["path"].iat[label], "categories": sorted(set(group["category"])),
+                               "paths": sorted(group["path"])})
+    return {"max_distance": int(max_distance), "mode": mode, "groups": int(len(shared)),
+            "images": int(len(members)), "across_categories": len(across), "groups_across_categories": across}
 
 
 def _arrow(column: pd.Series) -> pa.Array:

@@ -7,6 +7,8 @@ split and in one fold — so no board (or user) is seen in training and again at
 import numpy as np
 import pandas as pd
 
+from pinclass.near_duplicates import groups_with_both, near_duplicate_groups
+
 GROUPINGS = ("none", "board", "user")
 TOLERANCE = 0.02  # a category's test share further than this from test_fraction is reported
 
@@ -109,9 +111,11 @@ def assign_groups(keys: np.ndarray, labels: np.ndarray, n_classes: int, test_fra
     return np.where(in_test[group], "test", "train"), fold_of[group]
 
 
-def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: float, group_by: str) -> dict:
+def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: float, group_by: str,
+                  max_distance: int | None = None) -> dict:
     """Per category: images, test images and test share; the categories whose share is more than
-    TOLERANCE from test_fraction (grouping can only move whole groups); how many groups."""
+    TOLERANCE from test_fraction (grouping can only move whole groups); how many groups; with
+    `max_distance`, how many test images have a near-duplicate (`dhash`) in train."""
     per = {}
     for label, category in enumerate(categories):
         rows = sample[sample["label"] == label]
@@ -122,4 +126,9 @@ def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: fl
                "categories": per, "outside_tolerance": off}
     if group_by != "none":
         summary["groups"] = int(len(np.unique(group_keys(sample, group_by))))
+    if max_distance is not None:
+        split = sample["split"].to_numpy()
+        both = groups_with_both(near_duplicate_groups(sample["dhash"].to_numpy("uint64"), max_distance), split)
+        summary["near_duplicate_test_images"] = int((both & (split == "test")).sum())
+        summary["near_duplicate_distance"] = int(max_distance)
     return summary
