@@ -38,6 +38,33 @@ use rule classify as classify_gpu with:
         runtime=on_attempt(120),
 
 
+# The cells again on each repeat of the split (`repeats`), from the same features.
+use rule classify as classify_repeat with:
+    input:
+        features="results/features/{backbone}.parquet",
+        sample="results/repeats/{repeat}/sample.parquet",
+    output:
+        scores="results/repeats/{repeat}/scores/{backbone}/{classifier}.json",
+        predictions="results/repeats/{repeat}/predictions/{backbone}/{classifier}.parquet",
+    log:
+        "logs/classify/repeats/{repeat}/{backbone}/{classifier}.log",
+    benchmark:
+        "logs/benchmarks/classify/repeats/{repeat}/{backbone}/{classifier}.tsv"
+
+
+use rule classify_gpu as classify_gpu_repeat with:
+    input:
+        features="results/features/{backbone}.parquet",
+        sample="results/repeats/{repeat}/sample.parquet",
+    output:
+        scores="results/repeats/{repeat}/scores/{backbone}/{classifier}.json",
+        predictions="results/repeats/{repeat}/predictions/{backbone}/{classifier}.parquet",
+    log:
+        "logs/classify/repeats/{repeat}/{backbone}/{classifier}.log",
+    benchmark:
+        "logs/benchmarks/classify/repeats/{repeat}/{backbone}/{classifier}.tsv"
+
+
 rule ensemble:
     input:
         scores=lambda wildcards: get_ensemble_cells(wildcards, "scores", "json"),
@@ -69,8 +96,10 @@ rule aggregate:
     input:
         scores=get_cells("scores", "json"),
         predictions=get_cells("predictions", "parquet"),
+        repeats=get_repeat_scores(),
     output:
         csv=report("results/table.csv", caption="../report/table.rst", category="4. Results"),
+        repeats="results/repeats.csv",
         md="results/table.md",
         tex="results/table.tex",
         png=report("results/table.png", caption="../report/heatmap.rst", category="4. Results"),
@@ -101,6 +130,7 @@ rule aggregate:
         categories=config["categories"],
         uncertainty=config["uncertainty"],
         table=config["table"],
+        repeats=config["repeats"],
         code=code_version("aggregate"),
     script:
         "../scripts/aggregate.py"

@@ -167,6 +167,16 @@ def get_cells(kind, suffix, ensembles=True):
     )
 
 
+def get_repeat_scores():
+    """The score files of every backbone × classifier cell on repeats 1 … R-1 of the split."""
+    return expand(
+        "results/repeats/{repeat}/scores/{backbone}/{classifier}.json",
+        repeat=range(1, config["repeats"]),
+        backbone=config["backbones"],
+        classifier=config["classifiers"],
+    )
+
+
 def get_ensemble_cells(wildcards, kind, suffix):
     return [f"results/{kind}/{cell}.{suffix}" for cell in config["ensembles"][wildcards.ensemble]]
 

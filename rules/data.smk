@@ -102,3 +102,28 @@ rule sample:
         code=code_version("sample"),
     script:
         "../scripts/sample.py"
+
+
+# Repeats 1 … R-1 of the split (`repeats`): the sample's images split again; nothing upstream reruns.
+rule resplit:
+    input:
+        "results/manifest/sample.parquet",
+    output:
+        "results/repeats/{repeat}/sample.parquet",
+    log:
+        "logs/resplit/{repeat}.log",
+    benchmark:
+        "logs/benchmarks/resplit/{repeat}.tsv"
+    wildcard_constraints:
+        repeat=r"[1-9]\d*",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        mem_mb=on_attempt(4000),
+        runtime=on_attempt(10),
+    params:
+        categories=config["categories"],
+        sample=config["sample"],
+        code=code_version("resplit"),
+    script:
+        "../scripts/resplit.py"

@@ -4,8 +4,8 @@ from pathlib import Path
 from pinclass.atomic import read_table, replace_atomically
 from pinclass.rule_io import start
 from pinclass.plots import heatmap
-from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, pairwise_markdown, paper_comparison, row_weights,
-                            to_csv, to_latex, to_markdown)
+from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, pairwise_markdown, paper_comparison, repeat_table,
+                            row_weights, to_csv, to_latex, to_markdown)
 from pinclass.uncertainty import pairwise_table
 
 log = start(snakemake)
@@ -21,6 +21,11 @@ for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predic
     sources[cell] = score["provenance"]["weights"]["source"]
 note = RANDOM_WEIGHTS_NOTE if "random" in sources.values() else None
 table = build_table(scores, params.backbones, params.classifiers, params.ensembles)
+splits = {(b, c): [scores[b, c]] for b in params.backbones for c in params.classifiers}
+for path in snakemake.input.repeats:  # repeats 1 … R-1, in order
+    score = json.loads(Path(path).read_text())
+    splits[score["backbone"], score["classifier"]].append(score["macro_f1"])
+repeats = repeat_table(splits)
 bootstrap = params.uncertainty
 if len(predictions) > 1:
     pairwise = pairwise_table(predictions, len(params.categories), n_boot=bootstrap["n_boot"], seed=bootstrap["seed"],
@@ -29,8 +34,9 @@ if len(predictions) > 1:
 else:
     pairwise_md, pairwise_csv = "Only one cell: nothing to compare.\n", "best,other\n"
 shown = intervals if params.table["intervals"] else None
-for path, text in ((output.csv, to_csv(table, row_weights(sources))), (output.md, to_markdown(table, note, shown)),
-                   (output.tex, to_latex(table, note, shown)),
+for path, text in ((output.csv, to_csv(table, row_weights(sources))),
+                   (output.md, to_markdown(table, note, shown, repeats)), (output.tex, to_latex(table, note, shown, repeats)),
+                   (output.repeats, repeats.to_csv(index=False, float_format="%.6f")),
                    (output.comparison, paper_comparison(table, len(params.categories), params.paper, note)),
                    (output.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_md),
                    (output.pairwise_csv, pairwise_csv)):

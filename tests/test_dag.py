@@ -173,6 +173,14 @@ def test_dropping_near_duplicates_reruns_the_merge_of_cleaning_and_everything_af
     assert planned_jobs(workdir, config) == {"clean": 1, "sample": 1, **downstream_of_sample()}
 
 
+def test_more_repeats_split_and_classify_again_from_the_same_features(complete_run):
+    workdir, crawl = complete_run
+    config = tiny_config(crawl) | {"repeats": 3}
+    cells = len(BACKBONES) * len(TINY_CLASSIFIERS)
+    assert planned_jobs(workdir, config) == {"resplit": 2, "classify_repeat": 2 * cells, "aggregate": 1,
+                                             "summary": 1, "all": 1}  # no ingest, clean, sample or extract
+
+
 def test_run_shape_values_rerun_nothing(complete_run):
     """How often extraction saves a chunk and how many GPUs a workstation declares change no result."""
     workdir, crawl = complete_run

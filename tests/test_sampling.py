@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pinclass.atomic import write_parquet
-from pinclass.sampling import SampleError, draw_sample, split_summary
+from pinclass.sampling import SampleError, draw_sample, resplit, split_summary
 
 CATEGORIES = ["animals", "art", "travel"]
 
@@ -138,3 +138,21 @@ def test_grouping_without_users_or_boards_stops_with_a_clear_message():
     with pytest.raises(SampleError, match=r"needs `user`.*manifest CSV must give user columns"):
         draw_sample(clean_table({"animals": 50, "art": 31, "travel": 20}), CATEGORIES, 20, 0.2, 4, 5,
                     group_by="user")
+
+
+@pytest.mark.parametrize("group_by", ["none", "board"])
+def test_repeats_split_the_same_images_again_each_differently_and_stratified(group_by):
+    sample = grouped(group_by)
+    splits = [sample] + [resplit(sample, 3, 0.2, 4, seed=5, repeat=r, group_by=group_by) for r in (1, 2)]
+    for split in splits[1:]:
+        assert split["image_id"].tolist() == sample["image_id"].tolist()
+        assert split.drop(columns=["split", "fold"]).equals(sample.drop(columns=["split", "fold"]))
+        summary = split_summary(split, CATEGORIES, 0.2, group_by)
+        assert summary["outside_tolerance"] == [] or group_by != "none"
+        assert sorted(split.loc[split["split"] == "train", "fold"].unique()) == [0, 1, 2, 3]
+    tests = [frozenset(split.loc[split["split"] == "test", "image_id"]) for split in splits]
+    assert len(set(tests)) == 3  # three distinct splits
+    again = resplit(sample, 3, 0.2, 4, seed=5, repeat=1, group_by=group_by)
+    pd.testing.assert_frame_equal(again, splits[1])  # deterministic
+    with pytest.raises(SampleError, match="repeat 0"):
+        resplit(sample, 3, 0.2, 4, seed=5, repeat=0)

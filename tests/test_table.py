@@ -9,8 +9,8 @@ from PIL import Image
 
 from conftest import PAPER_BACKBONES
 from pinclass.plots import heatmap
-from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, paper_comparison, paper_table, row_weights, to_csv,
-                            to_latex, to_markdown)
+from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, paper_comparison, paper_table, repeat_table,
+                            row_weights, to_csv, to_latex, to_markdown)
 
 BACKBONES = ["efficientnetv2_b0", "convnext_base"]
 CLASSIFIERS = ["knn", "lsvm", "nn"]
@@ -123,3 +123,16 @@ def test_the_heatmap_shows_the_papers_values_as_a_second_panel_when_there_are_an
         assert two.width > 1.4 * one.width and abs(two.height - one.height) < 0.2 * one.height
 
 
+
+
+def test_repeats_put_mean_and_sd_beside_each_single_split_value():
+    repeats = repeat_table({("efficientnetv2_b0", "knn"): [0.10, 0.14, 0.12], ("convnext_base", "knn"): [0.30]})
+    row = repeats.set_index(["backbone", "classifier"]).loc[("efficientnetv2_b0", "knn")]
+    assert (row["repeats"], row["single_split"]) == (3, 0.10)
+    assert row["mean"] == pytest.approx(0.12) and row["sd"] == pytest.approx(0.02)
+    assert np.isnan(repeats.set_index("backbone").loc["convnext_base", "sd"])
+    text = to_markdown(table(), repeats=repeats)
+    assert "| efficientnetv2_b0 | 0.100 · 0.120 ± 0.020 |" in text and "over 3 splits" in text
+    assert "| convnext_base | 0.300 |" in text  # one split: nothing beside it
+    assert "0.100 · 0.120 ± 0.020" in to_latex(table(), repeats=repeats)
+    assert "±" not in to_markdown(table(), repeats=repeat_table({("convnext_base", "knn"): [0.3]}))

@@ -166,7 +166,8 @@ def _of_the_table(rel: str, cells, backbones) -> bool:
         return Path(parts[2]).stem in backbones
     if len(parts) == 4 and parts[1] in ("scores", "predictions"):
         return (parts[2], Path(parts[3]).stem) in cells
-    return parts[1] not in ("scores", "predictions", "features", "leakage")
+    # the repeats' splits and scores (results/repeats/<r>/…) are not table cells: left alone
+    return parts[1] not in ("scores", "predictions", "features", "leakage", "repeats")
 
 
 def check_inputs(report: Report, workdir: Path, cells, backbones) -> None:

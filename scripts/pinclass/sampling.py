@@ -44,9 +44,7 @@ def draw_sample(clean: pd.DataFrame, categories: list[str], per_category: int, t
             raise SampleError(f"category '{category}' has {n} images: too few for a test part and "
                               f"{folds} folds")
         chosen = rows.iloc[np.sort(rng.choice(len(rows), size=n, replace=False))]
-        rank = rng.permutation(n)  # a random rank per chosen row: the lowest n_test go to test
-        split = np.where(rank < n_test, "test", "train")
-        fold = np.where(rank < n_test, -1, (rank - n_test) % folds).astype(np.int8)
+        split, fold = _split_by_rank(rng.permutation(n), n_test, folds)
         parts.append(chosen.assign(label=np.int32(label), split=split, fold=fold))
     sample = pd.concat(parts, ignore_index=True)
     if group_by != "none":
@@ -54,6 +52,32 @@ def draw_sample(clean: pd.DataFrame, categories: list[str], per_category: int, t
                                     test_fraction, folds, np.random.default_rng([seed, 1]))
         sample = sample.assign(split=split, fold=fold)
     return sample.astype({"label": "int32", "split": "string", "fold": "int8"})
+
+
+def _split_by_rank(rank: np.ndarray, n_test: int, folds: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random rank per row of one category: the lowest n_test go to test, the rest to folds
+    round-robin in rank order."""
+    return np.where(rank < n_test, "test", "train"), np.where(rank < n_test, -1, (rank - n_test) % folds).astype(np.int8)
+
+
+def resplit(sample: pd.DataFrame, n_classes: int, test_fraction: float, folds: int, seed: int, repeat: int,
+            group_by: str = "none") -> pd.DataFrame:
+    """Repeat `repeat` (1, 2, …) of the split: the same sampled images with another split and folds,
+    drawn as `draw_sample` draws them (per category, or by group) from a generator seeded by
+    (seed, repeat) — so the repeats differ from the sample's split and from one another."""
+    if repeat < 1:
+        raise SampleError(f"repeat {repeat}: repeat 0 is the sample's own split")
+    rng = np.random.default_rng([seed, 2, repeat])
+    labels = sample["label"].to_numpy()
+    if group_by != "none":
+        split, fold = assign_groups(group_keys(sample, group_by), labels, n_classes, test_fraction, folds, rng)
+    else:
+        split, fold = np.empty(len(sample), dtype=object), np.empty(len(sample), dtype=np.int8)
+        for label in range(n_classes):
+            rows = np.flatnonzero(labels == label)
+            split[rows], fold[rows] = _split_by_rank(rng.permutation(len(rows)), round(len(rows) * test_fraction),
+                                                     folds)
+    return sample.assign(split=split, fold=fold).astype({"split": "string", "fold": "int8"})
 
 
 def group_keys(sample: pd.DataFrame, group_by: str) -> np.ndarray:

@@ -46,7 +46,19 @@ def _bold_positions(table: pd.DataFrame) -> set:
             ("mean", table.loc["mean"].drop("mean").idxmax())}
 
 
-def _formatted(table: pd.DataFrame, bold, intervals: dict | None = None) -> list[list[str]]:
+def repeat_table(values: dict) -> pd.DataFrame:
+    """values[(backbone, classifier)] → its macro F1 on each split (the sample's first): one row per
+    cell with the number of splits, the single-split value, and mean and sd (ddof 1) over the splits."""
+    rows = [{"backbone": backbone, "classifier": classifier, "repeats": len(f1), "single_split": f1[0],
+             "mean": float(np.mean(f1)), "sd": float(np.std(f1, ddof=1)) if len(f1) > 1 else np.nan}
+            for (backbone, classifier), f1 in values.items()]
+    return pd.DataFrame(rows, columns=["backbone", "classifier", "repeats", "single_split", "mean", "sd"])
+
+
+def _formatted(table: pd.DataFrame, bold, intervals: dict | None = None,
+               repeats: pd.DataFrame | None = None) -> list[list[str]]:
+    spread = {} if repeats is None else {(r.backbone, r.classifier): (r.mean, r.sd)
+                                         for r in repeats.itertuples() if r.repeats > 1}
     rows = []
     for backbone in table.index:
         row = [backbone]
@@ -56,25 +68,38 @@ def _formatted(table: pd.DataFrame, bold, intervals: dict | None = None) -> list
             if text and intervals and (backbone, column) in intervals:
                 low, high = intervals[backbone, column]
                 text += f" [{low:.3f}, {high:.3f}]"
-            row.append(bold(text) if text and (backbone, column) in _bold_positions(table) else text)
+            text = bold(text) if text and (backbone, column) in _bold_positions(table) else text
+            if (backbone, column) in spread:
+                text += " · {:.3f} ± {:.3f}".format(*spread[backbone, column])
+            row.append(text)
         rows.append(row)
     return rows
 
 
-def to_markdown(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None) -> str:
+def _repeats_sentence(repeats: pd.DataFrame | None) -> str:
+    if repeats is None or not (repeats["repeats"] > 1).any():
+        return ""
+    return (f"After · : mean ± sd of the cell's macro F1 over {int(repeats['repeats'].max())} splits of the same "
+            "images (results/repeats.csv).")
+
+
+def to_markdown(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None,
+                repeats: pd.DataFrame | None = None) -> str:
     header = ["features", *table.columns]
     lines = [f"> **{note}**", ""] if note else []
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in _formatted(table, lambda t: f"**{t}**", intervals)]
-    return "\n".join(lines) + "\n"
+    lines += ["| " + " | ".join(row) + " |" for row in _formatted(table, lambda t: f"**{t}**", intervals, repeats)]
+    sentence = _repeats_sentence(repeats)
+    return "\n".join(lines + (["", sentence] if sentence else [])) + "\n"
 
 
-def to_latex(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None) -> str:
+def to_latex(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None,
+             repeats: pd.DataFrame | None = None) -> str:
     """The table as a paper prints it (needs \\usepackage{booktabs}): booktabs rules in a `table`
     float with caption and label, every text LaTeX-escaped by pandas' Styler, the best cell and
     best means in bold, a rule above the means. A note (random weights) is the first line, as a
     comment, and the caption's last sentence."""
-    rows = _formatted(table, lambda text: text, intervals)
+    rows = _formatted(table, lambda text: text, intervals, repeats)
     frame = pd.DataFrame(rows, columns=["features", *table.columns])
     bold = _bold_positions(table)
 
@@ -84,7 +109,9 @@ def to_latex(table: pd.DataFrame, note: str | None = None, intervals: dict | Non
 
     caption = ("Test macro F1 of each backbone's features (rows) with each classifier (columns), with row "
                "and column means" + (" and each cell's bootstrap interval" if intervals else "")
-               + "; the best cell and the best means in bold." + (f" {note}" if note else ""))
+               + "; the best cell and the best means in bold." + (f" {_repeats_sentence(repeats)}"
+                                                                  if _repeats_sentence(repeats) else "")
+               + (f" {note}" if note else ""))
     styler = (frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
               .apply(emphasis, axis=0))
     lines = styler.to_latex(environment="table", position_float="centering", hrules=True,
