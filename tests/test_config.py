@@ -19,9 +19,13 @@ def test_the_papers_config_is_valid_and_gets_defaults():
     config = validate_config(paper_config())
     assert len(config["categories"]) == 32 and config["exclude_categories"] == ["none", "other"]
     assert config["sample"] == {"per_category": 1000, "test_fraction": 0.2, "folds": 5, "seed": 20231,
-                                "allow_fewer": False}
+                                "allow_fewer": False, "group_by": "none"}
     assert config["backbones"]["convnext_base"]["shards"] == 1
     assert (config["extract"]["runtime"], config["extract"]["precision"]) == ("tensorflow", "f32")
+    # the paper's protocol by default: no near-duplicate dropped, one split, the NN on the CPU, sklearn's KNN ties
+    assert (config["clean"]["near_duplicates"], config["repeats"], config["classifiers"]["nn"]["device"],
+            config["classifiers"]["knn"]["tie_break"]) == ("keep", 1, "cpu", "lowest_label")
+    assert config["leakage"] == {"threshold": 0.95} and config["table"] == {"intervals": True}
 
 
 @pytest.mark.parametrize("mutate, message", [
