@@ -186,10 +186,10 @@ def _near_duplicates(table: pd.DataFrame, rows: np.ndarray, groups: np.ndarray, 
     if len(members):
         frame = pd.DataFrame({"group": groups[np.isin(groups, shared)], "path": table["path"].take(members).to_numpy(),
                               "category": table["category"].take(members).to_numpy()})
-        for label, group in frame.groupby("group", sort=True):
-            if group["category"].nunique() > 1:
-                across.append({"kept": table["path"].iat[label], "categories": sorted(set(group["category"])),
-                               "paths": sorted(group["path"])})
+        spans = frame.groupby("group")["category"].nunique()  # one pass; rows only for groups that span
+        for label, group in frame[frame["group"].isin(spans.index[spans > 1])].groupby("group", sort=True):
+            across.append({"kept": table["path"].iat[label], "categories": sorted(set(group["category"])),
+                           "paths": sorted(group["path"])})
     return {"max_distance": int(max_distance), "mode": mode, "groups": int(len(shared)),
             "images": int(len(members)), "across_categories": len(across), "groups_across_categories": across}
 
