@@ -4,8 +4,8 @@ from pathlib import Path
 from pinclass.atomic import read_table, replace_atomically
 from pinclass.rule_io import start
 from pinclass.plots import heatmap
-from pinclass.table import (RANDOM_WEIGHTS_NOTE, build_table, pairwise_markdown, paper_comparison, repeat_table,
-                            row_weights, to_csv, to_latex, to_markdown)
+from pinclass.table import (build_table, pairwise_markdown, paper_comparison, repeat_table, row_weights, to_csv,
+                            to_latex, to_markdown, weights_note)
 from pinclass.uncertainty import pairwise_table
 
 log = start(snakemake)
@@ -19,7 +19,7 @@ for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predic
     scores[cell] = score["macro_f1"]
     intervals[cell] = score["macro_f1_ci"]["low"], score["macro_f1_ci"]["high"]
     sources[cell] = score["provenance"]["weights"]["source"]
-note = RANDOM_WEIGHTS_NOTE if "random" in sources.values() else None
+note = weights_note(sources.values())
 table = build_table(scores, params.backbones, params.classifiers, params.ensembles)
 splits = {(b, c): [scores[b, c]] for b in params.backbones for c in params.classifiers}
 for path in snakemake.input.repeats:  # repeats 1 … R-1, in order

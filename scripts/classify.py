@@ -1,6 +1,5 @@
 import json
 import os
-import sys
 
 import pandas as pd
 import pyarrow as pa
@@ -28,17 +27,9 @@ policy = devices.classifier_policy(params.settings)
 if policy == "cpu":
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     device = {"kind": "cpu", "name": devices.cpu_name()}
+    log.info("running on cpu: %s", device["name"])
 else:
-    facts = devices.gather_facts()
-    log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy classifiers.%s.device=%s", facts.build,
-             ",".join(facts.granted) or "none", facts.gpus_seen, classifier, policy)
-    try:
-        device = devices.use(devices.choose(policy, facts, key=f"classifiers.{classifier}.device",
-                                            rule="classify_gpu"))
-    except devices.DeviceError as error:
-        log.error("%s", error)
-        sys.exit(1)
-log.info("running on %s: %s", device["kind"], device["name"])
+    device = devices.settle(policy, log, key=f"classifiers.{classifier}.device", rule="classify_gpu")
 
 sample = read_table(inputs.sample)
 features = features_for_sample(sample, pq.read_table(inputs.features), params.categories)

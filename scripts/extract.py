@@ -26,15 +26,7 @@ from pinclass.weights import WeightsFile, verify_weights  # noqa: E402
 
 params, backbone, wildcards = snakemake.params, snakemake.wildcards.backbone, snakemake.wildcards
 spec = params.backbone  # the backbone's config entry: model, preprocess, input_size, batch_size, weights
-facts, build = devices.gather_facts(), devices.build_info()
-log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy extract.device=%s, extract.runtime=%s", facts.build,
-         ",".join(facts.granted) or "none", facts.gpus_seen, params.device, params.runtime)
-try:
-    device = devices.use(devices.choose(devices.extraction_policy(params.device, params.runtime), facts))
-except devices.DeviceError as error:
-    log.error("%s", error)
-    sys.exit(1)
-log.info("running on %s: %s", device["kind"], device["name"])
+device, build = devices.settle(devices.extraction_policy(params.device, params.runtime), log), devices.build_info()
 
 sample = shard_rows(read_table(snakemake.input.sample), int(wildcards.shard), int(wildcards.n))
 configure_threads(snakemake.threads)

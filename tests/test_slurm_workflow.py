@@ -115,30 +115,33 @@ def test_slurm_places_rules_retries_bigger_and_matches_a_local_run(slurm_cluster
 
     # extract.device: auto on the GPU partition: SLURM grants a fake GPU the CPU build cannot use.
     config["extract"]["device"] = "auto"
-    run_snakemake(on_slurm, config, "-n")
-    command = ["timeout", "600", *snakemake_command(on_slurm, "results/features/efficientnetv2_b0.parquet",
-                                                    "--profile", str(profile), "--retries", "0")]
-    granted = subprocess.run(command, env=slurm_cluster.env, capture_output=True, text=True, timeout=660)
-    assert granted.returncode != 0, granted.stdout[-3000:]
-    log = (on_slurm / "logs/extract/efficientnetv2_b0/0-of-1.log").read_text()
-    assert re.search(r"extract.device is 'auto' and this job was granted GPU \d+, but TensorFlow sees no GPU: "
-                     r"tensorflow.cpu 2\.21\.0 is a CPU-only build", log), log
-    newest = max((on_slurm / ".snakemake/slurm_logs/rule_extract").rglob("*.log"), key=lambda p: int(p.stem))
-    job = show_job(newest.stem, slurm_cluster)
-    assert re.search(r"gres[/:]gpu[:=]1\b", job["TresPerJob"]) and job["Partition"] == slurm_cluster.gpu_partition
+    granted_a_gpu_and_stopped(
+        slurm_cluster, on_slurm, config, profile, "results/features/efficientnetv2_b0.parquet", "extract",
+        "logs/extract/efficientnetv2_b0/0-of-1.log",
+        r"extract.device is 'auto' and this job was granted GPU \d+, but TensorFlow sees no GPU: "
+        r"tensorflow.cpu 2\.21\.0 is a CPU-only build")
 
     # classifiers.nn.device: gpu: the NN's cell goes to the GPU partition with one GPU, and stops there too.
     config["extract"]["device"] = "cpu"  # the features made above stay current
     config["classifiers"]["nn"]["device"] = "gpu"
-    run_snakemake(on_slurm, config, "-n")
-    command = ["timeout", "600", *snakemake_command(on_slurm, "results/scores/efficientnetv2_b0/nn.json",
-                                                    "--profile", str(profile), "--retries", "0")]
-    granted = subprocess.run(command, env=slurm_cluster.env, capture_output=True, text=True, timeout=660)
-    assert granted.returncode != 0, granted.stdout[-3000:]
-    log = (on_slurm / "logs/classify/efficientnetv2_b0/nn.log").read_text()
-    assert re.search(r"classifiers\.nn\.device is 'gpu' and this job was granted GPU \d+, but TensorFlow sees no "
-                     r"GPU: tensorflow.cpu 2\.21\.0 is a CPU-only build", log), log
-    jobs = list((on_slurm / ".snakemake/slurm_logs/rule_classify_gpu").rglob("*.log"))
+    jobs = granted_a_gpu_and_stopped(
+        slurm_cluster, on_slurm, config, profile, "results/scores/efficientnetv2_b0/nn.json", "classify_gpu",
+        "logs/classify/efficientnetv2_b0/nn.log",
+        r"classifiers\.nn\.device is 'gpu' and this job was granted GPU \d+, but TensorFlow sees no "
+        r"GPU: tensorflow.cpu 2\.21\.0 is a CPU-only build")
     assert len(jobs) == 1, jobs
-    job = show_job(jobs[0].stem, slurm_cluster)
-    assert re.search(r"gres[/:]gpu[:=]1\b", job["TresPerJob"]) and job["Partition"] == slurm_cluster.gpu_partition
+
+
+def granted_a_gpu_and_stopped(cluster, workdir, config, profile, target, rule, log, message) -> list:
+    """Make `target` with `config` on SLURM: the newest job of `rule` must have asked for one GPU on
+    the GPU partition and stopped, writing `message` (a regex) to `log`. Returns the rule's job logs."""
+    run_snakemake(workdir, config, "-n")  # writes the config file the command below reads
+    command = ["timeout", "600", *snakemake_command(workdir, target, "--profile", str(profile), "--retries", "0")]
+    granted = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=660)
+    assert granted.returncode != 0, granted.stdout[-3000:]
+    text = (workdir / log).read_text()
+    assert re.search(message, text), text
+    jobs = sorted((workdir / f".snakemake/slurm_logs/rule_{rule}").rglob("*.log"), key=lambda p: int(p.stem))
+    job = show_job(jobs[-1].stem, cluster)
+    assert re.search(r"gres[/:]gpu[:=]1\b", job["TresPerJob"]) and job["Partition"] == cluster.gpu_partition
+    return jobs

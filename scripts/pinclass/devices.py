@@ -66,6 +66,22 @@ def choose(policy: str, facts: Facts, key: str = "extract.device", rule: str = "
                       "Stopping rather than running on the CPU.")
 
 
+def settle(policy: str, log, key: str = "extract.device", rule: str = "extract") -> dict:
+    """A TensorFlow job's device: the facts gathered and logged, `choose` applied and `use`d, the
+    device logged and returned. A DeviceError is logged and ends the job (exit status 1) before it
+    does any work. Call it after CUDA_VISIBLE_DEVICES is final."""
+    facts = gather_facts()
+    log.info("%s; GPUs granted: %s; GPUs TensorFlow sees: %d; policy %s=%s", facts.build,
+             ",".join(facts.granted) or "none", facts.gpus_seen, key, policy)
+    try:
+        device = use(choose(policy, facts, key, rule))
+    except DeviceError as error:
+        log.error("%s", error)
+        raise SystemExit(1) from None
+    log.info("running on %s: %s", device["kind"], device["name"])
+    return device
+
+
 def cause(facts: Facts, rule: str = "extract") -> str:
     """The first reason, in the order a user can fix them, why TensorFlow sees no GPU."""
     if not facts.cuda_build:

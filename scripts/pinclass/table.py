@@ -8,6 +8,11 @@ RANDOM_WEIGHTS_NOTE = ("Features from RANDOM weights (config weights: random): t
                        "works and say nothing about ImageNet features.")
 
 
+def weights_note(sources) -> str | None:
+    """The note every text page opens with when any of its cells' weights `sources` is random."""
+    return RANDOM_WEIGHTS_NOTE if "random" in set(sources) else None
+
+
 def build_table(macro_f1: dict, backbones: list[str], classifiers: list[str], ensembles=()) -> pd.DataFrame:
     """macro_f1[(backbone, classifier)] → rows per backbone, a column per classifier, `mean` row and column,
     in the order given (config order; classifiers in the schema's order, see config.validate_config).
@@ -107,11 +112,10 @@ def to_latex(table: pd.DataFrame, note: str | None = None, intervals: dict | Non
         return ["textbf:--rwrap;" if (frame.loc[i, "features"], column.name) in bold and text else ""
                 for i, text in column.items()]
 
-    caption = ("Test macro F1 of each backbone's features (rows) with each classifier (columns), with row "
-               "and column means" + (" and each cell's bootstrap interval" if intervals else "")
-               + "; the best cell and the best means in bold." + (f" {_repeats_sentence(repeats)}"
-                                                                  if _repeats_sentence(repeats) else "")
-               + (f" {note}" if note else ""))
+    caption = " ".join(part for part in (
+        "Test macro F1 of each backbone's features (rows) with each classifier (columns), with row and column means"
+        + (" and each cell's bootstrap interval" if intervals else "") + "; the best cell and the best means in bold.",
+        _repeats_sentence(repeats), note) if part)
     styler = (frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
               .apply(emphasis, axis=0))
     lines = styler.to_latex(environment="table", position_float="centering", hrules=True,
