@@ -1,10 +1,12 @@
-"""Near-duplicate grouping at crawl scale: the slice-bucketed search of `near_duplicates.close_pairs`
-against comparing all pairs, on synthetic 64-bit hashes.
+"""Near-duplicate grouping at crawl scale: the slice-bucketed search of `near_duplicates.candidate_pairs`
+against comparing all pairs, on synthetic 64-bit hashes, and the whole grouping
+(`near_duplicate_groups` under the default rule) on synthetic fingerprints.
 
 Hashes: uniformly random, plus a share of planted near copies (1 to max_distance bits flipped),
-as a crawl's re-pins would give. 1. Both ways on --compare hashes: wall time, the ratio, and
-whether they find the same groups. 2. The bucketed way alone on each of --sizes: wall time and
-microseconds per hash (near-linear: constant per hash).
+as a crawl's re-pins would give. 1. Both searches on --compare difference hashes: wall time, the
+ratio, and whether they find the same groups. 2. The grouping alone on each of --sizes images
+(difference hash, DCT hash and mean colour each; a copy's hashes flipped within the rule, its colour
+kept): wall time and microseconds per image (near-linear: constant per image).
 
     PYTHONPATH=scripts .venv/bin/python benchmarks/near_duplicates.py
 """
@@ -20,19 +22,31 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from pinclass.near_duplicates import close_pairs, near_duplicate_groups  # noqa: E402
+from pinclass.config import repository_config  # noqa: E402
+from pinclass.near_duplicates import Rule, candidate_pairs, near_duplicate_groups  # noqa: E402
 
 
-def synthetic_hashes(n: int, copies: float, max_distance: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    originals = rng.integers(0, 2 ** 64, int(n * (1 - copies)), dtype=np.uint64)
-    sources = originals[rng.integers(0, len(originals), n - len(originals))]
-    flips = rng.integers(1, max_distance + 1, len(sources))
-    noise = np.zeros(len(sources), dtype=np.uint64)
-    for k in range(max_distance):
-        bit = np.uint64(1) << rng.integers(0, 64, len(sources)).astype(np.uint64)
+def flipped(values: np.ndarray, max_bits: int, rng) -> np.ndarray:
+    """Each value with 1 to max_bits of its 64 bits flipped (fewer where a bit is drawn twice)."""
+    flips = rng.integers(1, max(max_bits, 1) + 1, len(values))
+    noise = np.zeros(len(values), dtype=np.uint64)
+    for k in range(max_bits):
+        bit = np.uint64(1) << rng.integers(0, 64, len(values)).astype(np.uint64)
         noise |= np.where(k < flips, bit, np.uint64(0))
-    return rng.permutation(np.concatenate([originals, sources ^ noise]))
+    return values ^ noise
+
+
+def synthetic_fingerprints(n: int, copies: float, rule: Rule, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    n_originals = int(n * (1 - copies))
+    originals = {"dhash": rng.integers(0, 2 ** 64, n_originals, dtype=np.uint64),
+                 "phash": rng.integers(0, 2 ** 64, n_originals, dtype=np.uint64),
+                 "colour": rng.integers(0, 2 ** 24, n_originals).astype(np.uint64)}
+    sources = rng.integers(0, n_originals, n - n_originals)
+    order = rng.permutation(n)
+    copied = {"dhash": flipped(originals["dhash"][sources], rule.dhash, rng),
+              "phash": flipped(originals["phash"][sources], rule.phash, rng), "colour": originals["colour"][sources]}
+    return {c: np.concatenate([originals[c], copied[c]])[order] for c in originals}
 
 
 def all_pairs(hashes: np.ndarray, max_distance: int, block: int = 2048) -> np.ndarray:
@@ -65,19 +79,19 @@ def main(argv=None):
     parser.add_argument("--compare", type=int, default=20_000, help="hashes for the two-way comparison")
     parser.add_argument("--sizes", default="50000,100000,200000", help="hashes for the bucketed way alone")
     parser.add_argument("--copies", type=float, default=0.1, help="share of planted near copies")
-    parser.add_argument("--max-distance", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    rule = Rule.from_config(repository_config()["clean"])
     command = "PYTHONPATH=scripts " + shlex.join([sys.executable.replace(os.getcwd() + "/", ""), *sys.argv])
     print(f"# Near-duplicate grouping\n\ncommand: `{command}`\n\n{os.cpu_count()} CPUs, numpy {np.__version__}, "
-          f"max_distance {args.max_distance}, {args.copies:.0%} planted copies\n")
+          f"rule {rule}, {args.copies:.0%} planted copies\n")
 
-    hashes = np.unique(synthetic_hashes(args.compare, args.copies, args.max_distance, args.seed))
+    hashes = np.unique(synthetic_fingerprints(args.compare, args.copies, rule, args.seed)["dhash"])
     t = time.perf_counter()
-    reference = all_pairs(hashes, args.max_distance)
+    reference = all_pairs(hashes, rule.dhash)
     t_all = time.perf_counter() - t
     t = time.perf_counter()
-    bucketed = close_pairs(hashes, args.max_distance)
+    bucketed = candidate_pairs(hashes, rule.dhash)
     t_bucketed = time.perf_counter() - t
     agree = same_partition(groups_from(reference, len(hashes)), groups_from(bucketed, len(hashes)))
     print("| way | hashes | close pairs | wall |\n|---|---|---|---|")
@@ -86,11 +100,11 @@ def main(argv=None):
           f"| {t_bucketed:.3f} s |")
     print(f"\nall pairs / buckets: {t_all / t_bucketed:.0f}×; same groups: {'yes' if agree else 'NO'}\n")
 
-    print("| hashes | grouping (near_duplicate_groups) | µs per hash | groups of 2+ |\n|---|---|---|---|")
+    print("| images | grouping (near_duplicate_groups) | µs per image | groups of 2+ |\n|---|---|---|---|")
     for n in (int(size) for size in args.sizes.split(",")):
-        hashes = synthetic_hashes(n, args.copies, args.max_distance, args.seed)
+        hashes = synthetic_fingerprints(n, args.copies, rule, args.seed)
         t = time.perf_counter()
-        labels = near_duplicate_groups(hashes, args.max_distance)
+        labels = near_duplicate_groups(hashes, rule)
         seconds = time.perf_counter() - t
         _, sizes = np.unique(labels, return_counts=True)
         print(f"| {n:,} | {seconds:.2f} s | {1e6 * seconds / n:.1f} | {int((sizes > 1).sum()):,} |", flush=True)

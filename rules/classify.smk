@@ -22,6 +22,7 @@ rule classify:
         settings=lambda wildcards: config["classifiers"][wildcards.classifier],
         seed=config["classify"]["seed"],
         uncertainty=config["uncertainty"],
+        group_by=config["sample"]["group_by"],
         code=code_version("classify"),
     script:
         "../scripts/classify.py"
@@ -87,6 +88,7 @@ rule ensemble:
         cells=lambda wildcards: config["ensembles"][wildcards.ensemble],
         categories=config["categories"],
         uncertainty=config["uncertainty"],
+        group_by=config["sample"]["group_by"],
         code=code_version("ensemble"),
     script:
         "../scripts/ensemble.py"
@@ -113,6 +115,7 @@ rule aggregate:
             "results/pairwise.md", caption="../report/pairwise.rst", category="4. Results"
         ),
         pairwise_csv="results/pairwise.csv",
+        pairwise_repeats="results/pairwise_repeats.csv",
     log:
         "logs/aggregate/aggregate.log",
     benchmark:
@@ -131,6 +134,7 @@ rule aggregate:
         uncertainty=config["uncertainty"],
         table=config["table"],
         repeats=config["repeats"],
+        group_by=config["sample"]["group_by"],
         code=code_version("aggregate"),
     script:
         "../scripts/aggregate.py"

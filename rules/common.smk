@@ -12,6 +12,7 @@ from pinclass.config import ConfigError, extracted_backbones, validate_config
 from pinclass.devices import classifier_policy, extraction_policy
 from pinclass.gpu_slots import SLOTS_VARIABLE
 from pinclass.ingest import data_root, listing_fingerprint
+from pinclass import near_duplicates
 from pinclass.provenance import CODE_ROOT, resolved_packages
 
 try:
@@ -21,6 +22,7 @@ except ConfigError as error:
 
 
 DEMO_CRAWL = "resources/demo_crawl"
+NEAR_DUPLICATE_RULE = near_duplicates.Rule.from_config(config["clean"]).as_dict()
 
 
 EXTRACTED = list(extracted_backbones(config))

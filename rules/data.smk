@@ -74,7 +74,7 @@ rule clean:
     params:
         shards=config["clean"]["shards"],
         near_duplicates=config["clean"]["near_duplicates"],
-        near_duplicate_distance=config["clean"]["near_duplicate_distance"],
+        near_duplicate_rule=NEAR_DUPLICATE_RULE,
         code=code_version("clean"),
     script:
         "../scripts/clean.py"
@@ -98,7 +98,7 @@ rule sample:
     params:
         categories=config["categories"],
         sample=config["sample"],
-        near_duplicate_distance=config["clean"]["near_duplicate_distance"],
+        near_duplicate_rule=NEAR_DUPLICATE_RULE,
         code=code_version("sample"),
     script:
         "../scripts/sample.py"

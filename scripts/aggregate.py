@@ -4,9 +4,9 @@ from pathlib import Path
 from pinclass.atomic import read_table, replace_atomically
 from pinclass.rule_io import start
 from pinclass.plots import heatmap
-from pinclass.table import (build_table, pairwise_markdown, paper_comparison, repeat_table, row_weights, to_csv,
-                            to_latex, to_markdown, weights_note)
-from pinclass.uncertainty import pairwise_table
+from pinclass.table import (build_table, pairwise_markdown, paper_comparison, repeat_table, repeats_markdown,
+                            row_weights, to_csv, to_latex, to_markdown, weights_note)
+from pinclass.uncertainty import UNITS, pairwise_table, repeats_comparison
 
 log = start(snakemake)
 params, output = snakemake.params, snakemake.output
@@ -17,6 +17,7 @@ for path, predictions_path in zip(snakemake.input.scores, snakemake.input.predic
     cell = score["backbone"], score["classifier"]
     predictions[cell] = read_table(predictions_path)
     scores[cell] = score["macro_f1"]
+    test_to_train = score["n_test"] / score["n_train"]
     intervals[cell] = score["macro_f1_ci"]["low"], score["macro_f1_ci"]["high"]
     sources[cell] = score["provenance"]["weights"]["source"]
 note = weights_note(sources.values())
@@ -29,17 +30,23 @@ repeats = repeat_table(splits)
 bootstrap = params.uncertainty
 if len(predictions) > 1:
     pairwise = pairwise_table(predictions, len(params.categories), n_boot=bootstrap["n_boot"], seed=bootstrap["seed"],
-                              level=bootstrap["level"])
+                              level=bootstrap["level"], unit=UNITS[params.group_by])
     pairwise_md, pairwise_csv = pairwise_markdown(pairwise), pairwise.to_csv(index=False, float_format="%.6f")
 else:
     pairwise_md, pairwise_csv = "Only one cell: nothing to compare.\n", "best,other\n"
+if len(splits) > 1 and params.repeats > 1:
+    across = repeats_comparison(splits, test_to_train, bootstrap["level"])
+    pairwise_md += "\n" + repeats_markdown(across)
+    repeats_csv = across.to_csv(index=False, float_format="%.6f")
+else:
+    repeats_csv = "best,other\n"
 shown = intervals if params.table["intervals"] else None
 for path, text in ((output.csv, to_csv(table, row_weights(sources))),
                    (output.md, to_markdown(table, note, shown, repeats)), (output.tex, to_latex(table, note, shown, repeats)),
                    (output.repeats, repeats.to_csv(index=False, float_format="%.6f")),
                    (output.comparison, paper_comparison(table, len(params.categories), params.paper, note)),
                    (output.pairwise, (f"> **{note}**\n\n" if note else "") + pairwise_md),
-                   (output.pairwise_csv, pairwise_csv)):
+                   (output.pairwise_csv, pairwise_csv), (output.pairwise_repeats, repeats_csv)):
     replace_atomically(path, lambda tmp, text=text: Path(tmp).write_text(text))
 heatmap(table, output.png, note, params.paper)  # and output.pdf beside it
 log.info("table:\n%s", to_markdown(table, note))

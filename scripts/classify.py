@@ -13,7 +13,8 @@ from pinclass.grid_search import evaluate
 from pinclass.joining import features_for_sample
 from pinclass.provenance import provenance, read_provenance, sha256_file
 from pinclass.rule_io import params_dict, start
-from pinclass.uncertainty import predictions_ci
+from pinclass.sampling import group_keys
+from pinclass.uncertainty import UNITS, predictions_ci
 
 log = start(snakemake)
 params, inputs, output = snakemake.params, snakemake.input, snakemake.output
@@ -33,15 +34,19 @@ else:
 
 sample = read_table(inputs.sample)
 features = features_for_sample(sample, pq.read_table(inputs.features), params.categories)
+groups = None if params.group_by == "none" else group_keys(sample, params.group_by)
 result, predicted, probabilities = evaluate(
     classifier, features, sample["label"].to_numpy(), sample["split"].to_numpy(), sample["fold"].to_numpy(),
-    params.categories, params.settings, params.seed, n_jobs=snakemake.threads, return_probabilities=True)
+    params.categories, params.settings, params.seed, n_jobs=snakemake.threads, return_probabilities=True,
+    groups=groups)
 
-test = sample[sample["split"] == "test"]
-predictions = pd.DataFrame({"image_id": test["image_id"].to_numpy(), "label": test["label"].to_numpy(),
-                            "predicted": predicted}).astype({"image_id": "string", "label": "int32",
-                                                             "predicted": "int32"})
-result["macro_f1_ci"] = predictions_ci(predictions, len(params.categories), **params.uncertainty)
+test = sample["split"].to_numpy() == "test"
+predictions = pd.DataFrame({"image_id": sample["image_id"].to_numpy()[test], "label": sample["label"].to_numpy()[test],
+                            "predicted": predicted,
+                            "unit": sample["image_id"].to_numpy()[test] if groups is None else groups[test]}).astype(
+    {"image_id": "string", "label": "int32", "predicted": "int32", "unit": "string"})
+result["macro_f1_ci"] = predictions_ci(predictions, len(params.categories), **params.uncertainty,
+                                       unit=UNITS[params.group_by])
 features_record = read_provenance(inputs.features)
 record = provenance(params_dict(snakemake), inputs={"features": inputs.features, "sample": inputs.sample},
                     seeds={"classifier": params.seed, **read_provenance(inputs.sample)["seeds"],

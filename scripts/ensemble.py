@@ -10,7 +10,7 @@ from pinclass.extraction import vector_column
 from pinclass.provenance import provenance, sha256_file, weights_source
 from pinclass.rule_io import params_dict, start
 from pinclass.scoring import score_predictions
-from pinclass.uncertainty import predictions_ci
+from pinclass.uncertainty import UNITS, predictions_ci
 
 log = start(snakemake)
 began = time.perf_counter()
@@ -28,7 +28,8 @@ result = {
     "labels": list(params.categories),
     "n_train": members[0]["n_train"],
     "n_test": len(predictions),
-    "macro_f1_ci": predictions_ci(predictions, len(params.categories), **params.uncertainty),
+    "macro_f1_ci": predictions_ci(predictions, len(params.categories), **params.uncertainty,
+                                  unit=UNITS[params.group_by]),
 }
 write_parquet(pa.Table.from_pandas(predictions, preserve_index=False)
               .append_column("probabilities", vector_column(probabilities)), output.predictions)

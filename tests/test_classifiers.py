@@ -756,3 +756,29 @@ def test_every_cell_gives_class_probabilities_of_its_test_rows(name, source):
     if name == "lsvm":  # a monotone map of the margins: the same decisions
         assert np.array_equal(probabilities.argmax(axis=1), predicted)
         assert result["probabilities"]["temperature"] > 0
+
+
+def test_the_nn_validation_part_holds_whole_groups_stratified():
+    X, y, split, fold = blobs(n_train=60)
+    X, y = X[split == "train"], y[split == "train"]
+    groups = np.array([f"board-{label}-{i % 6}" for i, label in enumerate(y)])  # 6 boards per category
+    nn = KerasMLPClassifier(hidden_units=8, max_epochs=2, validation_fraction=0.2, random_state=3)
+    nn.fit(X, y, groups=groups)
+    held, kept = set(groups[nn.validation_rows_]), set(np.delete(groups, nn.validation_rows_))
+    assert held and held.isdisjoint(kept)  # no board on both sides
+    assert set(y[nn.validation_rows_]) == set(y)  # every category validated
+    plain = KerasMLPClassifier(hidden_units=8, max_epochs=2, validation_fraction=0.2, random_state=3).fit(X, y)
+    assert not set(groups[plain.validation_rows_]).isdisjoint(np.delete(groups, plain.validation_rows_))
+
+
+def test_evaluate_hands_the_groups_of_the_training_rows_to_the_nn_and_to_no_other(monkeypatch):
+    seen = []
+    original = KerasMLPClassifier._validation_split
+    monkeypatch.setattr(KerasMLPClassifier, "_validation_split",
+                        lambda self, y_index, groups: seen.append(groups) or original(self, y_index, groups))
+    X, y, split, fold = blobs()
+    groups = np.array([f"g{i % 9}" for i in range(len(y))])
+    evaluate("nn", X, y, split, fold, NAMES4, TINY_NN | {"grid": {"batch_size": [16]}}, seed=0, groups=groups)
+    train_groups = groups[split == "train"]
+    assert [list(g) for g in seen[:3]] == [list(train_groups[fold[split == "train"] != f]) for f in range(3)]
+    evaluate("knn", X, y, split, fold, NAMES4, {"grid": {"n_neighbors": [1]}}, seed=0, groups=groups)  # takes none

@@ -11,7 +11,8 @@ from pinclass.extraction import vector_column
 
 def cell(ids, labels, probabilities):
     probabilities = np.asarray(probabilities, dtype=np.float32)
-    frame = pd.DataFrame({"image_id": ids, "label": labels, "predicted": probabilities.argmax(axis=1)})
+    frame = pd.DataFrame({"image_id": ids, "label": labels, "predicted": probabilities.argmax(axis=1),
+                          "unit": [f"board-{i}" for i in ids]})
     return pa.Table.from_pandas(frame, preserve_index=False).append_column("probabilities",
                                                                           vector_column(probabilities))
 
@@ -23,6 +24,7 @@ def test_the_vote_averages_probabilities_of_the_same_images_in_any_row_order():
     np.testing.assert_allclose(probabilities, [[0.4, 0.6, 0], [0.3, 0.7, 0], [0.4, 0.1, 0.5]], atol=1e-6)
     assert list(votes["image_id"]) == ["x", "y", "z"] and list(votes["label"]) == [0, 1, 2]
     assert list(votes["predicted"]) == [1, 1, 2]  # neither cell alone predicted x as 1 and z as 2
+    assert list(votes["unit"]) == ["board-x", "board-y", "board-z"]  # the unit the intervals resample
 
 
 def test_cells_of_different_images_or_labels_are_refused():

@@ -9,14 +9,18 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import small_config
+
 from pinclass.cleaning import check_rows, merge_checks
 from pinclass.demo_crawl import category_image
-from pinclass.images import dhash
+from pinclass.config import validate_config
+from pinclass.images import dhash, mean_colour, phash
 from pinclass.ingest import image_id
-from pinclass.near_duplicates import close_pairs, groups_with_both, near_duplicate_groups
+from pinclass.near_duplicates import HASH_COLUMNS, Rule, close_pairs, groups_with_both, matches, near_duplicate_groups
 from pinclass.sampling import split_summary
 
 CATEGORIES = ["animals", "art", "travel"]
+DEFAULT = Rule.from_config(validate_config(small_config())["clean"])  # the schema's defaults
 
 
 def picture(category, seed, size=256):
@@ -27,40 +31,87 @@ def distance(a, b):
     return int(np.bitwise_count(np.uint64(a) ^ np.uint64(b)))
 
 
+def fingerprints(image) -> dict:
+    return {"dhash": dhash(image), "phash": phash(image), "colour": mean_colour(image)}
+
+
+def as_arrays(rows: list[dict]) -> dict:
+    return {c: np.array([row[c] for row in rows], dtype=np.uint64) for c in HASH_COLUMNS}
+
+
+def match(a: dict, b: dict, rule: Rule) -> bool:
+    return bool(matches(as_arrays([a]), as_arrays([b]), rule)[0])
+
+
 def test_a_resized_and_reencoded_copy_keeps_its_hash_and_another_picture_does_not(tmp_path):
     original = picture(0, 1)
     original.save(tmp_path / "a.png")
     original.resize((180, 180), Image.Resampling.BICUBIC).save(tmp_path / "b.jpg", quality=70)
     with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "b.jpg") as b:
         assert distance(dhash(a.convert("RGB")), dhash(b.convert("RGB"))) <= 4
+        assert match(fingerprints(a.convert("RGB")), fingerprints(b.convert("RGB")), DEFAULT)
     others = [dhash(picture(c, seed)) for c, seed in itertools.product(range(3), range(2, 6))]
     assert min(distance(dhash(original), other) for other in others) > 8
 
 
-def test_close_pairs_are_exactly_the_pairs_within_the_distance():
+def test_the_same_picture_in_another_colour_is_not_a_near_duplicate():
+    original = picture(1, 3)
+    recoloured = Image.merge("RGB", original.split()[::-1])  # channels swapped: the grey structure nearly kept
+    assert not match(fingerprints(original), fingerprints(recoloured), DEFAULT)
+    assert match(fingerprints(original), fingerprints(original.resize((200, 200))), DEFAULT)
+
+
+def test_the_hashes_bits_run_as_documented():
+    # 9×8 pixels, 4 dark columns then 5 light: each row's only rise is from pixel 3 to 4 (bit 3 of 8)
+    image = Image.fromarray(np.repeat([[0] * 4 + [255] * 5], 8, axis=0).astype(np.uint8)).convert("RGB")
+    assert dhash(image) == int("00010000" * 8, 2)
+    assert mean_colour(Image.new("RGB", (10, 10), (1, 2, 3))) == 0x010203
+
+
+def brute_force_pairs(hashes: dict, rule: Rule) -> set:
+    n = len(hashes["dhash"])
+    return {(i, j) for i, j in itertools.combinations(range(n), 2)
+            if matches({c: v[[i]] for c, v in hashes.items()}, {c: v[[j]] for c, v in hashes.items()}, rule)[0]}
+
+
+def test_close_pairs_are_exactly_the_pairs_within_the_rule():
     rng = np.random.default_rng(0)
-    hashes = rng.integers(0, 2 ** 63, 400, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, 400, dtype=np.uint64)
-    flips = rng.integers(0, 64, (100, 3))
-    copies = hashes[:100].copy()
-    for bits in flips.T[: 3]:  # up to 3 flipped bits: within 4
-        copies ^= np.uint64(1) << bits.astype(np.uint64)
-    hashes = np.unique(np.concatenate([hashes, copies]))
-    for max_distance in (0, 2, 4, 7):
-        found = {tuple(sorted(pair)) for pair in close_pairs(hashes, max_distance).T.tolist()}
-        expected = {(i, j) for i, j in itertools.combinations(range(len(hashes)), 2)
-                    if distance(hashes[i], hashes[j]) <= max_distance}
-        assert found == expected and (max_distance < 4 or len(expected) >= 90)
+    dhashes = rng.integers(0, 2 ** 63, 300, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, 300, dtype=np.uint64)
+    for bits in rng.integers(0, 64, (3, 100)):  # up to 3 flipped bits in 100 planted copies
+        dhashes[200:] = dhashes[:100] ^ (np.uint64(1) << bits.astype(np.uint64))
+    hashes = {"dhash": dhashes, "phash": rng.integers(0, 4, 300).astype(np.uint64),
+              "colour": rng.integers(0, 3, 300).astype(np.uint64)}
+    hashes["dhash"][[7, 8, 9]] = hashes["dhash"][6]  # repeated fingerprints count too
+    hashes["phash"][[7, 8, 9]], hashes["colour"][[7, 8, 9]] = hashes["phash"][6], hashes["colour"][6]
+    for rule in (Rule(0, 0, 0), Rule(2, 1, 1), Rule(4, 64, 255), Rule(7, 0, 255)):
+        found = {tuple(pair) for pair in close_pairs(hashes, rule).T.tolist()}
+        expected = brute_force_pairs(hashes, rule)
+        assert found == expected and {(6, 7), (6, 9), (8, 9)} <= found
+        assert rule != Rule(4, 64, 255) or len(expected) >= 90
 
 
-def test_groups_are_connected_components_labelled_by_their_first_member():
-    far = 0b111 << 40  # 3 bits from 0, 6 from 0b111
-    hashes = np.array([0b0, 0b111, 0b1, far, 0b11, far + 1, 0b0], dtype=np.uint64)
-    # 0 ~ 1 ~ 11 ~ 111 by chains of one bit; far ~ far + 1; the last is identical to the first
-    np.testing.assert_array_equal(near_duplicate_groups(hashes, 1), [0, 0, 0, 3, 0, 3, 0])
-    np.testing.assert_array_equal(near_duplicate_groups(hashes, 0), [0, 1, 2, 3, 4, 5, 0])
+def test_a_chain_of_close_hashes_is_not_one_group():
+    # each hash one bit from the next, the ends 12 bits apart: connected components would make one group
+    chain = np.array([(1 << k) - 1 for k in range(13)], dtype=np.uint64)
+    hashes = {"dhash": chain, "phash": np.zeros(13, dtype=np.uint64), "colour": np.zeros(13, dtype=np.uint64)}
+    groups = near_duplicate_groups(hashes, Rule(1, 0, 0))
+    np.testing.assert_array_equal(groups, [0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12])
+    # every member matches the image kept for its group
+    assert matches({c: v for c, v in hashes.items()}, {c: v[groups] for c, v in hashes.items()}, Rule(1, 0, 0)).all()
+
+
+def test_each_image_joins_the_first_kept_image_it_matches_in_order():
+    far = 0b111 << 40
+    hashes = {"dhash": np.array([0b0, 0b111, 0b1, far, 0b11, far + 1, 0b0], dtype=np.uint64),
+              "phash": np.zeros(7, dtype=np.uint64), "colour": np.zeros(7, dtype=np.uint64)}
+    # 0b111 is 3 bits from 0: kept; 0b1 joins 0; 0b11 is 1 bit from 0b111 and from 0b1 (not kept): joins 0b111
+    np.testing.assert_array_equal(near_duplicate_groups(hashes, Rule(1, 0, 0)), [0, 1, 0, 3, 1, 3, 0])
+    np.testing.assert_array_equal(near_duplicate_groups(hashes, Rule(0, 0, 0)), [0, 1, 2, 3, 4, 5, 0])
+    hashes["colour"][2] = 0x100000  # another colour: 0b1 is no longer a copy of 0
+    np.testing.assert_array_equal(near_duplicate_groups(hashes, Rule(1, 0, 0x0F)), [0, 1, 2, 3, 1, 3, 0])
     split = np.array(["train", "test", "test", "train", "train", "train", "train"])
-    np.testing.assert_array_equal(groups_with_both(near_duplicate_groups(hashes, 1), split),
-                                  [True, True, True, False, True, False, True])
+    np.testing.assert_array_equal(groups_with_both(near_duplicate_groups(hashes, Rule(1, 0, 0)), split),
+                                  [False, True, False, False, True, False, False])
 
 
 def crawl_with_copies(root):
@@ -87,7 +138,7 @@ def test_cleaning_reports_near_duplicates_and_drop_files_all_but_the_first(tmp_p
     raw = crawl_with_copies(tmp_path)
     checks = check_rows(raw, tmp_path, CATEGORIES, [], min_size=32, max_pixels=10 ** 7)
     empty = pd.DataFrame(columns=["image_id", "path", "category", "reason", "detail"]).astype("string")
-    clean, rejected, summary = merge_checks(raw, checks, empty, {}, near_duplicates=mode, max_distance=4)
+    clean, rejected, summary = merge_checks(raw, checks, empty, {}, near_duplicates=mode, rule=DEFAULT)
     near = summary["near_duplicates"]
     assert (near["groups"], near["images"], near["across_categories"]) == (2, 4, 1)
     assert near["groups_across_categories"] == [{"kept": "u/b1/1/1.png", "categories": ["art", "travel"],
@@ -105,9 +156,11 @@ def test_cleaning_reports_near_duplicates_and_drop_files_all_but_the_first(tmp_p
 
 
 def test_the_sample_summary_counts_test_images_with_a_near_duplicate_in_train():
-    sample = pd.DataFrame({"image_id": list("abcdef"), "label": [0, 0, 1, 1, 2, 2],
+    sample = pd.DataFrame({"image_id": list("abcdef"), "label": [0, 0, 1, 1, 2, 2], "fold": [0, -1, 0, -1, 0, -1],
                            "split": ["train", "test", "train", "test", "train", "test"],
-                           "dhash": np.array([0b0, 0b1, 2 ** 30, 7 * 2 ** 50, 2 ** 20, 2 ** 20 + 3], dtype=np.uint64)})
-    summary = split_summary(sample, CATEGORIES, 0.5, "none", max_distance=2)
+                           "dhash": np.array([0b0, 0b1, 7 << 30, 7 << 50, 7 << 20, (7 << 20) + 3], dtype=np.uint64),
+                           "phash": np.zeros(6, dtype=np.uint64), "colour": np.zeros(6, dtype=np.uint32)})
+    summary = split_summary(sample, CATEGORIES, 0.5, "none", Rule(2, 0, 0))
     assert summary["near_duplicate_test_images"] == 2  # b (of a) and f (of e); d has none
-    assert split_summary(sample, CATEGORIES, 0.5, "none", max_distance=0)["near_duplicate_test_images"] == 0
+    assert summary["near_duplicate_rule"] == {"dhash": 2, "phash": 0, "colour": 0}
+    assert split_summary(sample, CATEGORIES, 0.5, "none", Rule(0, 0, 0))["near_duplicate_test_images"] == 0

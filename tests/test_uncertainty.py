@@ -78,7 +78,7 @@ def test_bootstrap_ci_is_exactly_the_slow_sklearn_bootstrap(monkeypatch, chunk_e
     y_true = np.arange(90) % n_classes
     y_pred = noisy(y_true, n_classes, 0.6, seed=1)
     result = bootstrap_ci(y_true, y_pred, n_classes, n_boot=150, seed=4)
-    values = reference_bootstrap(y_true, [y_pred], n_classes, 150, 4)[0]
+    values = reference_bootstrap(y_true, [y_pred], n_classes, 150, 4, strata=y_true)[0]
     low, high = np.quantile(values, [0.025, 0.975])
     assert result["low"] == pytest.approx(low, abs=1e-12)
     assert result["high"] == pytest.approx(high, abs=1e-12)
@@ -106,7 +106,7 @@ def test_half_correct_balanced_two_classes_interval_holds_truth_and_has_the_norm
     normal_width = 2 * 1.96 * np.sqrt(0.25 / n)
     assert result["high"] - result["low"] == pytest.approx(normal_width, rel=0.2)
     assert result["level"] == 0.95 and result["n_boot"] == 1000
-    assert result["method"] == "percentile bootstrap over test images"
+    assert result["method"] == "percentile bootstrap over test images, stratified by category"
 
 
 def test_level_changes_the_interval_width():
@@ -362,3 +362,66 @@ def test_a_predictions_tables_interval_does_not_depend_on_its_row_order():
     shuffled = frame.sample(frac=1, random_state=1)
     assert uncertainty.predictions_ci(shuffled, 4, n_boot=200, seed=2) == bootstrap_ci(
         frame["label"].to_numpy(), frame["predicted"].to_numpy(), 4, n_boot=200, seed=2)
+
+
+# ---------------------------------------------------------------- resampling boards
+
+def clustered_draw(rng, boards_per_class=15, pins=20, n_classes=4, mean=0.7, concentration=2.5):
+    """A test set drawn from a population of boards whose accuracy varies board to board (Beta with
+    the given mean): per class, boards × pins; a wrong pin goes to another class at random. With equal
+    class totals the population's macro F1 is `mean` exactly (every class: TP = mean·T, P = T)."""
+    n_boards = boards_per_class * n_classes
+    accuracy = rng.beta(mean * concentration, (1 - mean) * concentration, n_boards)
+    board = np.repeat(np.arange(n_boards), pins)
+    y_true = board % n_classes
+    right = rng.random(board.size) < accuracy[board]
+    wrong = (y_true + rng.integers(1, n_classes, board.size)) % n_classes
+    return y_true, np.where(right, y_true, wrong), board
+
+
+def test_intervals_over_boards_cover_the_board_populations_macro_f1_and_image_intervals_do_not():
+    rng = np.random.default_rng(2026)
+    covered = {"board": 0, "image": 0}
+    draws = 300
+    for draw in range(draws):
+        y_true, y_pred, board = clustered_draw(rng)
+        for unit, units in (("board", board), ("image", None)):
+            ci = bootstrap_ci(y_true, y_pred, 4, n_boot=400, seed=draw, units=units, unit=unit)
+            covered[unit] += ci["low"] <= 0.7 <= ci["high"]
+    assert 0.90 <= covered["board"] / draws <= 0.98, covered
+    assert covered["image"] / draws < 0.8, covered  # pins of one board are not independent
+
+
+def test_a_board_resample_keeps_each_boards_pins_together_and_each_categorys_boards():
+    y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    board = np.array(["a", "a", "b", "c", "c", "d", "d", "e", "e"])
+    unit_of, strata = uncertainty.resampling_units(y_true, board)
+    np.testing.assert_array_equal(unit_of, [0, 0, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_array_equal(strata, [0, 0, 1, 2, 2])
+    draws = resample_indices(5, 200, seed=1, strata=strata)
+    assert all(sorted(strata[row]) == [0, 0, 1, 2, 2] for row in draws)  # per category, as many boards
+    result = bootstrap_ci(y_true, y_true, 3, n_boot=50, seed=0, units=board, unit="board")
+    assert result["unit"] == "board" and result["method"] == "percentile bootstrap over test boards, stratified by category"
+    with pytest.raises(ValueError, match="needs each test image's board"):
+        uncertainty.predictions_ci(frame(list("abc"), [0, 1, 1], [0, 1, 0]), 2, unit="board")
+
+
+def test_a_category_with_few_test_images_is_never_missing_from_a_resample():
+    y_true = np.repeat(np.arange(8), 5)  # the demo's five test images per category
+    draws = resample_indices(y_true.size, 500, seed=0, strata=y_true)
+    assert all(len(np.unique(y_true[row])) == 8 for row in draws)
+    unstratified = resample_indices(y_true.size, 500, seed=0)
+    assert any(len(np.unique(y_true[row])) < 8 for row in unstratified)  # the check can fail
+
+
+def test_the_corrected_resampled_t_test_widens_the_plain_one():
+    differences = np.array([0.02, 0.015, 0.03, 0.01, 0.025])
+    plain = uncertainty.corrected_t_test(differences, test_to_train=0.0)
+    corrected = uncertainty.corrected_t_test(differences, test_to_train=0.25)
+    se = differences.std(ddof=1) * np.sqrt(1 / 5 + 0.25)
+    assert corrected["t"] == pytest.approx(differences.mean() / se)
+    assert corrected["p_value"] > plain["p_value"] and corrected["high"] - corrected["low"] > plain["high"] - plain["low"]
+    table = uncertainty.repeats_comparison({("b0", "knn"): [0.5, 0.52, 0.51], ("b0", "nn"): [0.4, 0.41, 0.43],
+                                            ("b1", "nn"): [0.5, 0.5, 0.49]}, 0.25)
+    assert list(table["other"]) == ["b0/nn", "b1/nn"] and table.attrs["best_mean"] == pytest.approx(0.51)
+    assert list(table["p_holm"]) == list(uncertainty.holm(table["p_value"]))

@@ -304,7 +304,7 @@ def _compare_ci(score: dict, predictions: pd.DataFrame, n_classes: int, source: 
         return [f"macro_f1_ci lacks n_boot/seed/level: {ci!r}"]
     try:
         again = predictions_ci(predictions, n_classes, n_boot=int(ci["n_boot"]), seed=int(ci["seed"]),
-                               level=float(ci["level"]))
+                               level=float(ci["level"]), unit=ci.get("unit", "image"))
     except (TypeError, ValueError) as error:
         return [f"macro_f1_ci cannot be recomputed from {source}: {error}"]
     problems = []

@@ -19,15 +19,17 @@ import pyarrow.parquet as pq
 
 from pinclass.images import ImageRejected, inspect_image, set_pixel_limit
 from pinclass.ingest import RAW_COLUMNS, REJECTED_COLUMNS, sort_by_path
-from pinclass.near_duplicates import near_duplicate_groups
+from pinclass.near_duplicates import HASH_COLUMNS, Rule, near_duplicate_groups
 
 NEAR_DUPLICATE_MODES = ("keep", "drop")
 
 SHARD_COLUMNS = ["image_id", "path", "category"]  # what check_rows reads of raw
 _STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
-CHECK_COLUMNS = ["image_id", "reason", "detail", "width", "height", "format", "sha256", "dhash"]
+FACTS = ["width", "height", "format", "sha256", *HASH_COLUMNS]  # what a kept image's check adds to its row
+CHECK_COLUMNS = ["image_id", "reason", "detail", *FACTS]
 CHECK_DTYPES = {"image_id": "string", "reason": "string", "detail": "string", "width": "Int32", "height": "Int32",
-                "format": "string", "sha256": "string", "dhash": "UInt64"}
+                "format": "string", "sha256": "string", "dhash": "UInt64", "phash": "UInt64", "colour": "UInt32"}
+CLEAN_DTYPES = {"width": "int32", "height": "int32", "dhash": "uint64", "phash": "uint64", "colour": "uint32"}
 
 
 def read_shard(raw_path, shard: int, shards: int, batch_rows: int = 65_536) -> pd.DataFrame:
@@ -70,17 +72,17 @@ def check_rows(rows: pd.DataFrame, root, categories, exclude, min_size: int, max
     def check(i):
         problem = category_problem(found[i], categories, exclude)
         if problem:  # no need to decode an image the experiment cannot use
-            results[i] = (*problem, None, None, None, None, None)
+            results[i] = (*problem, *[None] * len(FACTS))
             return
         try:
             facts = inspect_image(root / paths[i], min_size)
         except ImageRejected as rejected:
-            results[i] = (rejected.reason, rejected.detail, None, None, None, None, None)
+            results[i] = (rejected.reason, rejected.detail, *[None] * len(FACTS))
             return
-        results[i] = (None, None, facts["width"], facts["height"], facts["format"], facts["sha256"], facts["dhash"])
+        results[i] = (None, None, *(facts[name] for name in FACTS))
 
     run_indexed(check, len(paths), threads)
-    columns = list(zip(*results)) if results else [()] * 7
+    columns = list(zip(*results)) if results else [()] * (len(CHECK_COLUMNS) - 1)
     return pd.DataFrame({
         "image_id": pd.array(rows["image_id"], dtype="string"),
         **{name: pd.array(values, dtype=CHECK_DTYPES[name]) for name, values in zip(CHECK_COLUMNS[1:], columns)},
@@ -119,11 +121,10 @@ def run_indexed(task, count: int, threads: int) -> None:
 
 
 def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.DataFrame,
-                 ingest_summary: dict, near_duplicates: str = "keep",
-                 max_distance: int = 4) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                 ingest_summary: dict, near_duplicates: str, rule: Rule) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Combine shard checks into (clean, rejected, summary); exact duplicates keep their first path.
-    Near-duplicates (`near_duplicates.near_duplicate_groups` at `max_distance` bits) are reported
-    and, with near_duplicates="drop", each group keeps its first path.
+    Near-duplicates (`near_duplicates.near_duplicate_groups` under `rule`, in path order) are
+    reported and, with near_duplicates="drop", only the image kept for each group stays.
 
     Matching ids and finding duplicates run on the Arrow columns (no Python string per row, no
     object column, no Python loop over groups), so a million-row crawl merges in seconds.
@@ -144,9 +145,9 @@ def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.Da
     if near_duplicates not in NEAR_DUPLICATE_MODES:
         raise ValueError(f"clean.near_duplicates must be one of {NEAR_DUPLICATE_MODES}, not {near_duplicates!r}")
     unique_rows = np.flatnonzero(passed & ~is_copy)
-    groups = unique_rows[near_duplicate_groups(table["dhash"].to_numpy("uint64", na_value=0)[unique_rows],
-                                               max_distance)]
-    near = _near_duplicates(table, unique_rows, groups, near_duplicates, max_distance)
+    groups = unique_rows[near_duplicate_groups({c: table[c].to_numpy("uint64", na_value=0)[unique_rows]
+                                                for c in HASH_COLUMNS}, rule)]
+    near = _near_duplicates(table, unique_rows, groups, near_duplicates, rule)
     if near_duplicates == "drop":
         is_near = np.zeros(len(table), dtype=bool)
         is_near[unique_rows[groups != unique_rows]] = True
@@ -155,10 +156,8 @@ def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.Da
         table.loc[is_near, "detail"] = ("near-duplicate of " + kept_path).to_numpy()
         is_copy |= is_near
 
-    clean_columns = RAW_COLUMNS + ["width", "height", "format", "sha256", "dhash"]
     kept = passed & ~is_copy
-    clean = table.loc[kept, clean_columns].reset_index(drop=True)
-    clean = clean.astype({"width": "int32", "height": "int32", "dhash": "uint64"})
+    clean = table.loc[kept, RAW_COLUMNS + FACTS].reset_index(drop=True).astype(CLEAN_DTYPES)
     rejected = pd.concat([table.loc[~kept, REJECTED_COLUMNS], ingest_rejected], ignore_index=True).astype("string")
     del table, first_path
     rejected = sort_by_path(rejected)
@@ -175,8 +174,7 @@ def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.Da
     return clean, rejected, summary
 
 
-def _near_duplicates(table: pd.DataFrame, rows: np.ndarray, groups: np.ndarray, mode: str,
-                     max_distance: int) -> dict:
+def _near_duplicates(table: pd.DataFrame, rows: np.ndarray, groups: np.ndarray, mode: str, rule: Rule) -> dict:
     """The near-duplicate groups among `rows` (each labelled by its first row) for the summary: how
     many, how many images, and every group whose images are filed under more than one category."""
     labels, sizes = np.unique(groups, return_counts=True)
@@ -190,7 +188,7 @@ def _near_duplicates(table: pd.DataFrame, rows: np.ndarray, groups: np.ndarray, 
         for label, group in frame[frame["group"].isin(spans.index[spans > 1])].groupby("group", sort=True):
             across.append({"kept": table["path"].iat[label], "categories": sorted(set(group["category"])),
                            "paths": sorted(group["path"])})
-    return {"max_distance": int(max_distance), "mode": mode, "groups": int(len(shared)),
+    return {"rule": rule.as_dict(), "mode": mode, "groups": int(len(shared)),
             "images": int(len(members)), "across_categories": len(across), "groups_across_categories": across}
 
 

@@ -18,6 +18,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
 from pinclass import linear_svm
+from pinclass.grouping import TOLERANCE, hold_out
 
 KNN_TIE_BREAKS = ("lowest_label", "nearest")
 LSVM_DUALS = ("adaptive", "auto", True, False)
@@ -305,10 +306,19 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: expected > 0, got {self.learning_rate!r}")
 
-    def _validation_split(self, y_index):
+    def _validation_split(self, y_index, groups):
         rows = np.arange(len(y_index))
         if not self.validation_fraction:
             return rows, None
+        if groups is not None:
+            names, group = np.unique(np.asarray(groups), return_inverse=True)
+            sizes = np.zeros((len(names), len(self.classes_)), dtype=np.int64)
+            np.add.at(sizes, (group, y_index), 1)
+            held = hold_out(sizes, self.validation_fraction, np.random.default_rng(self.random_state), TOLERANCE)
+            if held.any() and not held.all():
+                return rows[~held[group]], rows[held[group]]
+            warnings.warn(f"validation part not grouped ({len(names)} groups cannot give one of "
+                          f"{self.validation_fraction:g}); drawn image by image", UserWarning)
         try:
             return train_test_split(rows, test_size=self.validation_fraction, stratify=y_index,
                                     random_state=self.random_state)
@@ -318,7 +328,9 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
             return train_test_split(rows, test_size=self.validation_fraction,
                                     random_state=self.random_state)
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
+        """groups: each row's board or user (the split's `group_by`), so that the validation part holds
+        whole groups, stratified by category as far as they allow (`grouping.hold_out`)."""
         self._check_params()
         keras = _import_keras(self.n_threads)
         X = np.asarray(X, dtype=np.float32)
@@ -326,7 +338,7 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("the NN needs at least two classes in its training rows")
         self.n_features_in_ = X.shape[1]
-        fit_rows, val_rows = self._validation_split(y_index)
+        fit_rows, val_rows = self._validation_split(y_index, groups)
 
         key = (X.shape[1], int(self.hidden_units), self.activation, float(self.dropout), len(self.classes_),
                float(self.learning_rate))

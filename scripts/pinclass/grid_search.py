@@ -14,6 +14,7 @@ and the sample, calls it, and writes the JSON and the predictions around it.
   point's folds (the NN: its epochs, trained on all training rows).
 """
 
+import inspect
 import time
 import warnings
 from functools import partial
@@ -85,18 +86,27 @@ def warm_chains(points: list[dict], k: int, path: str | None) -> list[list[tuple
             for members in groups.values() for f in range(k)]
 
 
-def fit_chain(name, pipeline, points, chain, X, y, folds, n_classes) -> list[dict]:
+def fit_chain(name, pipeline, points, chain, X, y, folds, n_classes, groups=None) -> list[dict]:
     """`fit_fold` for each (point, fold) of a chain, on one clone of the pipeline."""
     estimator = clone(pipeline)
-    return [fit_fold(name, estimator, points[i], X, y, folds, f, n_classes) for i, f in chain]
+    return [fit_fold(name, estimator, points[i], X, y, folds, f, n_classes, groups) for i, f in chain]
 
 
-def fit_fold(name, pipeline, params, X, y, folds, fold, n_classes) -> dict:
+def group_params(pipeline, groups, rows) -> dict:
+    """The fit parameter that hands the rows' groups to a final estimator whose fit takes them (the
+    NN's grouped early stopping); nothing for the others, or without groups."""
+    if groups is None or "groups" not in inspect.signature(pipeline[-1].fit).parameters:
+        return {}
+    return {"clf__groups": groups[rows]}
+
+
+def fit_fold(name, pipeline, params, X, y, folds, fold, n_classes, groups=None) -> dict:
     """Fit `pipeline` (in place) on every fold but `fold`, score macro F1 on `fold`: the score,
     warnings, fit info, and the fold's class scores (out-of-fold: for calibrating the refit's
     decision values)."""
     fitted = pipeline.set_params(**{f"clf__{key}": value for key, value in params.items()})
-    fitted.fit(X[folds != fold], y[folds != fold])
+    rows = folds != fold
+    fitted.fit(X[rows], y[rows], **group_params(fitted, groups, rows))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         predicted = fitted.predict(X[folds == fold])
@@ -123,11 +133,12 @@ def refit_probabilities(final, X_test, best: list[dict], y_train, train_fold, n_
 
 
 def evaluate(classifier: str, features, labels, split, fold, label_names, settings: dict | None,
-             seed: int, *, n_jobs: int = 1, return_probabilities: bool = False):
+             seed: int, *, n_jobs: int = 1, return_probabilities: bool = False, groups=None):
     """Grid search on the given folds, refit on all train rows, score on the test rows.
 
     settings: the classifier's config entry (missing keys take their schema defaults). n_jobs: the
-    job's threads. Returns (result, predicted): the JSON-ready result dict and the predicted label
+    job's threads. groups: each row's board or user with a grouped split (the NN's early-stopping
+    part then holds whole groups), or None. Returns (result, predicted): the JSON-ready result dict and the predicted label
     index of each test row, in the order the test rows appear in the inputs; with
     return_probabilities, also the (n_test, n_classes) class probabilities (`refit_probabilities`).
     """
@@ -142,8 +153,9 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
 
     with threadpool_limits(limits=n_jobs):
         t = time.perf_counter()
+        train_groups = None if groups is None else np.asarray(groups)[train]
         run = partial(fit_chain, classifier, pipeline, points, X=X_train, y=y_train, folds=train_fold,
-                      n_classes=len(label_names))
+                      n_classes=len(label_names), groups=train_groups)
         chains = warm_chains(points, k, REGISTRY[classifier].warm_path(settings))
         if REGISTRY[classifier].threads_inside(settings) or n_jobs == 1:
             done = [run(chain=chain) for chain in chains]
@@ -171,7 +183,7 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
             settings, [outcome["info"] for outcome in outcomes[best * k:(best + 1) * k]])
         final = clone(pipeline).set_params(**{f"clf__{n}": v for n, v in (best_params | refit_params).items()})
         t = time.perf_counter()
-        final.fit(X_train, y_train)
+        final.fit(X_train, y_train, **group_params(final, train_groups, slice(None)))
         timings["refit_s"] = time.perf_counter() - t
         warning_log += [{"stage": "refit", "params": best_params, **w} for w in final.fit_warnings_]
 

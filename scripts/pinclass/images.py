@@ -79,16 +79,45 @@ def resize(image: Image.Image, size: int) -> np.ndarray:
 
 
 def dhash(image: Image.Image) -> int:
-    """64-bit difference hash (Krawetz): the picture shrunk to 9×8 (box filter), in grey, each bit
-    whether a pixel is brighter than its right neighbour. A resized or re-encoded copy keeps nearly
-    all bits; a different picture differs in about half. A few lines on Pillow — the `imagehash`
-    package computes the same from a larger dependency tree."""
+    """64-bit difference hash: the picture box-filtered to 9×8, in grey; bit i (row-major, the first
+    bit most significant) says whether a pixel's right neighbour is brighter than it. A resized or
+    re-encoded copy keeps nearly all bits. Krawetz's idea, as the `imagehash` package has it, but not
+    bit for bit the same: imagehash converts to grey first and resizes with Lanczos."""
     small = np.asarray(image.resize((9, 8), Image.Resampling.BOX).convert("L"), dtype=np.int16)
     return int(np.packbits(small[:, 1:] > small[:, :-1]).view(">u8")[0])
 
 
+def _dct_matrix(n: int) -> np.ndarray:
+    """The orthonormal DCT-II as an n×n matrix: row k is the k-th cosine."""
+    k, x = np.arange(n)[:, None], np.arange(n)[None, :]
+    matrix = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * x + 1) * k / (2 * n))
+    matrix[0] /= np.sqrt(2.0)
+    return matrix
+
+
+_DCT32 = _dct_matrix(32)
+
+
+def phash(image: Image.Image) -> int:
+    """64-bit DCT hash: the picture box-filtered to 32×32, in grey, its 2-D DCT, and of the 8×8
+    lowest frequencies (row-major, the first bit most significant) whether each is above their median
+    (the constant term included, as imagehash does). It describes the picture's coarse layout, where
+    the difference hash describes edges between neighbouring cells: pictures with little texture
+    that the one cannot tell apart the other often can."""
+    grey = np.asarray(image.resize((32, 32), Image.Resampling.BOX).convert("L"), dtype=np.float64)
+    low = (_DCT32 @ grey @ _DCT32.T)[:8, :8]
+    return int(np.packbits(low > np.median(low)).view(">u8")[0])
+
+
+def mean_colour(image: Image.Image) -> int:
+    """The picture's mean colour, 0xRRGGBB: the grey hashes cannot see colour, this can."""
+    r, g, b = (round(v) for v in np.asarray(image.resize((1, 1), Image.Resampling.BOX), dtype=np.float64)[0, 0])
+    return (r << 16) | (g << 8) | b
+
+
 def inspect_image(path, min_size: int) -> dict:
-    """Decode one file completely; return width, height (as displayed), format, sha256 and dhash, or raise ImageRejected.
+    """Decode one file completely; return width, height (as displayed), format, sha256 and the
+    near-duplicate fingerprints (dhash, phash, colour), or raise ImageRejected.
 
     The file is read once and opened once; its bytes are hashed and decoded (`decode_rgb`, the
     decode extraction runs) from memory.
@@ -104,7 +133,8 @@ def inspect_image(path, min_size: int) -> dict:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format
             rgb = decode_rgb(image)
-            (width, height), difference_hash = rgb.size, dhash(rgb)
+            (width, height), fingerprints = rgb.size, {"dhash": dhash(rgb), "phash": phash(rgb),
+                                                       "colour": mean_colour(rgb)}
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageRejected("too_large", str(error)) from None
     except Image.UnidentifiedImageError:
@@ -114,4 +144,4 @@ def inspect_image(path, min_size: int) -> dict:
     if min(width, height) < min_size:
         raise ImageRejected("too_small", f"{width}x{height} is below the minimum side of {min_size} px")
     return {"width": width, "height": height, "format": fmt, "sha256": hashlib.sha256(data).hexdigest(),
-            "dhash": difference_hash}
+            **fingerprints}

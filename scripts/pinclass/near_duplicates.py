@@ -1,19 +1,63 @@
-"""Near-duplicates: the same picture resized or re-encoded (a re-pin), which an exact hash misses.
+"""Near-duplicates: the same picture resized, re-encoded or trimmed by a few pixels (a re-pin), which
+an exact hash misses.
 
-Each kept image has a 64-bit difference hash (`images.dhash`); two images whose hashes differ in at
-most `max_distance` bits are near-duplicates, and groups are the connected components of that
-relation. Finding the close pairs does not compare all pairs: the 64 bits are cut into
-max_distance + 1 slices, and two hashes within max_distance bits agree exactly on at least one
+Each kept image carries three fingerprints from its decoded pixels (`images.dhash`, `images.phash`,
+`images.mean_colour`). Two images are near-duplicates when all three agree within the `Rule`:
+the difference hash and the DCT hash within their numbers of bits, the mean colours within a
+number of levels on every channel. One grey hash alone confuses distinct pictures with little
+texture (quote cards, flat graphics) and cannot see colour; the figures behind the defaults are in
+docs/benchmarks.md ("Near-duplicates").
+
+Groups do not chain: images are taken in their given order (cleaning: path order), and each joins
+the first earlier representative it matches, or becomes one. So every member of a group matches
+the image kept for it, and `drop` never removes a picture far from the one it keeps.
+
+Finding the candidate pairs does not compare all pairs: the 64 bits of the difference hash are cut
+into Rule.dhash + 1 slices, and two hashes within Rule.dhash bits agree exactly on at least one
 slice (pigeonhole), so only hashes sharing a slice value are compared — near-linear in the number
 of images for hashes that spread over the slice values.
 """
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+
+HASH_COLUMNS = ("dhash", "phash", "colour")
 
 
-def close_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Rule:
+    """Largest differences of a near-duplicate pair: bits of the difference hash and of the DCT hash,
+    and levels (0–255) of any channel of the mean colour."""
+
+    dhash: int
+    phash: int
+    colour: int
+
+    @classmethod
+    def from_config(cls, clean: Mapping) -> "Rule":
+        return cls(int(clean["near_duplicate_distance"]), int(clean["near_duplicate_phash_distance"]),
+                   int(clean["near_duplicate_colour_distance"]))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _channels(colour: np.ndarray) -> np.ndarray:
+    colour = np.asarray(colour, dtype=np.int64)
+    return np.stack([(colour >> 16) & 255, (colour >> 8) & 255, colour & 255], axis=-1)
+
+
+def matches(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], rule: Rule) -> np.ndarray:
+    """Whether each pair (a[i], b[i]) of fingerprints is a near-duplicate under `rule`."""
+    def bits(column):
+        return np.bitwise_count(np.asarray(a[column], dtype=np.uint64) ^ np.asarray(b[column], dtype=np.uint64))
+    colour = np.abs(_channels(a["colour"]) - _channels(b["colour"])).max(axis=-1)
+    return (bits("dhash") <= rule.dhash) & (bits("phash") <= rule.phash) & (colour <= rule.colour)
+
+
+def candidate_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
     """(2, m) positions of the pairs of distinct `hashes` (uint64) within `max_distance` bits; a pair
     may appear more than once."""
     hashes = np.asarray(hashes, dtype=np.uint64)
@@ -33,17 +77,63 @@ def close_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
     return np.concatenate(found, axis=1)
 
 
-def near_duplicate_groups(hashes: np.ndarray, max_distance: int) -> np.ndarray:
-    """A group number per image: the position of the group's first image (so an image alone in its
-    group has its own position)."""
-    unique, inverse = np.unique(np.asarray(hashes, dtype=np.uint64), return_inverse=True)
-    pairs = close_pairs(unique, max_distance)
-    graph = coo_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(len(unique), len(unique)))
-    _, component = connected_components(graph, directed=False)
-    labels = component[inverse]
-    first = np.full(labels.max() + 1 if len(labels) else 0, len(labels), dtype=np.int64)
-    np.minimum.at(first, labels, np.arange(len(labels)))
-    return first[labels]
+def close_pairs(hashes: Mapping[str, np.ndarray], rule: Rule) -> np.ndarray:
+    """(2, m) positions i < j of the distinct pairs of images that are near-duplicates under `rule`,
+    sorted; fingerprints that repeat exactly are not compared again."""
+    columns = [np.asarray(hashes[c], dtype=np.uint64) for c in HASH_COLUMNS]
+    order = np.lexsort(columns[::-1])  # by dhash, then phash, then colour
+    table = np.stack([column[order] for column in columns], axis=1)
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (table[1:] != table[:-1]).any(axis=1)
+    unique = table[new]
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    pairs = _distinct(candidate_pairs(unique[:, 0], rule.dhash), len(unique))
+    keep = matches(dict(zip(HASH_COLUMNS, unique[pairs[0]].T)), dict(zip(HASH_COLUMNS, unique[pairs[1]].T)), rule)
+    pairs = pairs[:, keep]
+    # back to images: every image of one fingerprint with every image of the other, and repeats
+    members = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[members], np.arange(len(unique) + 1))
+    single = np.diff(starts) == 1
+    both_single = single[pairs[0]] & single[pairs[1]]
+    out = [members[starts[pairs[:, both_single]]]]  # the usual case, without a loop
+    for u, v in pairs[:, ~both_single].T:
+        a, b = members[starts[u]:starts[u + 1]], members[starts[v]:starts[v + 1]]
+        out.append(np.stack(np.meshgrid(a, b, indexing="ij")).reshape(2, -1))
+    for u in np.flatnonzero(~single):
+        same = members[starts[u]:starts[u + 1]]
+        i, j = np.triu_indices(len(same), 1)
+        out.append(np.stack([same[i], same[j]]))
+    return _distinct(np.concatenate(out, axis=1), len(inverse))
+
+
+def _distinct(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Pairs of positions below n as (2, m) rows i < j, each once, sorted by (i, j)."""
+    low, high = np.minimum(pairs[0], pairs[1]), np.maximum(pairs[0], pairs[1])
+    keys = np.unique(low.astype(np.int64) * n + high)
+    return np.stack([keys // n, keys % n]) if len(keys) else np.zeros((2, 0), dtype=np.int64)
+
+
+def near_duplicate_groups(hashes: Mapping[str, np.ndarray], rule: Rule) -> np.ndarray:
+    """A group number per image: the position of the image kept for its group (an image alone in its
+    group has its own position). In order, each image joins the first earlier kept image it
+    matches, or is kept: a group never holds an image that does not match its kept one."""
+    n = len(hashes["dhash"])
+    kept = np.arange(n)
+    pairs = close_pairs(hashes, rule)
+    if not pairs.shape[1]:
+        return kept
+    # each later image's earlier partners, in order: pairs are sorted by (i, j) with i < j
+    by_later = np.lexsort((pairs[0], pairs[1]))
+    later, earlier = pairs[1][by_later], pairs[0][by_later]
+    bounds = np.searchsorted(later, np.arange(n + 1))
+    is_kept = np.ones(n, dtype=bool)
+    for j in np.unique(later):
+        partners = earlier[bounds[j]:bounds[j + 1]]
+        first = partners[is_kept[partners]]
+        if len(first):
+            kept[j], is_kept[j] = first[0], False
+    return kept
 
 
 def groups_with_both(groups: np.ndarray, split: np.ndarray) -> np.ndarray:

@@ -7,10 +7,10 @@ split and in one fold — so no board (or user) is seen in training and again at
 import numpy as np
 import pandas as pd
 
-from pinclass.near_duplicates import groups_with_both, near_duplicate_groups
+from pinclass.grouping import TOLERANCE, deal_folds, hold_out
+from pinclass.near_duplicates import HASH_COLUMNS, Rule, groups_with_both, near_duplicate_groups
 
 GROUPINGS = ("none", "board", "user")
-TOLERANCE = 0.02  # a category's test share further than this from test_fraction is reported
 
 
 class SampleError(ValueError):
@@ -95,64 +95,50 @@ def group_keys(sample: pd.DataFrame, group_by: str) -> np.ndarray:
     return sample[columns].astype(str).agg("/".join, axis=1).to_numpy()
 
 
-def _closer(counts: np.ndarray, adding: np.ndarray, target: np.ndarray) -> float:
-    """How much adding `adding` to `counts` reduces the L1 distance to `target` (positive: closer)."""
-    return float(np.abs(counts - target).sum() - np.abs(counts + adding - target).sum())
-
-
 def assign_groups(keys: np.ndarray, labels: np.ndarray, n_classes: int, test_fraction: float, folds: int,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Split and fold per row such that each group's rows share them, per category as close to the
-    targets as whole groups allow. Greedily, groups in a seeded order, largest first: to test while
-    they fit under round(n · test_fraction) test rows per category, then while they bring the
-    counts closer to it; the train groups each to the fold that brings the per-category counts
-    closest to an equal share."""
+    targets as whole groups allow, groups in a seeded random order (`grouping.hold_out` for the
+    test side within TOLERANCE, `grouping.deal_folds` for the folds)."""
     names, group = np.unique(keys, return_inverse=True)
     sizes = np.zeros((len(names), n_classes), dtype=np.int64)
     np.add.at(sizes, (group, labels), 1)
     if len(names) < folds + 1:
         raise SampleError(f"only {len(names)} groups: too few for a test part and {folds} folds")
-    order = rng.permutation(len(names))
-    order = order[np.argsort(-sizes[order].sum(axis=1), kind="stable")]
-    per_class = sizes.sum(axis=0)
-    test_target = np.round(per_class * test_fraction)
-    test, in_test = np.zeros(n_classes), np.zeros(len(names), dtype=bool)
-    # first the groups that fit under every category's target, then any that still bring it closer
-    for fits in (lambda g: np.all(test + sizes[g] <= test_target), lambda g: _closer(test, sizes[g], test_target) > 0):
-        for g in order:
-            if not in_test[g] and fits(g):
-                test += sizes[g]
-                in_test[g] = True
-    fold_target = (per_class - test) / folds
-    fold_counts, fold_of = np.zeros((folds, n_classes)), np.full(len(names), -1, dtype=np.int8)
-    for g in order[~in_test[order]]:
-        gains = [_closer(fold_counts[f], sizes[g], fold_target) for f in range(folds)]
-        fold_of[g] = int(np.argmax(gains))  # ties → the lower fold
-        fold_counts[fold_of[g]] += sizes[g]
-    empty = [f for f in range(folds) if not fold_counts[f].any()]
-    if empty or not test.any():
+    in_test = hold_out(sizes, test_fraction, rng, TOLERANCE)
+    fold_of = np.full(len(names), -1, dtype=np.int8)
+    fold_of[~in_test] = deal_folds(sizes[~in_test], folds, rng)
+    if not in_test.any() or len(np.unique(fold_of[~in_test])) < folds:
         raise SampleError(f"{len(names)} groups cannot fill a test part and {folds} folds")
     return np.where(in_test[group], "test", "train"), fold_of[group]
 
 
 def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: float, group_by: str,
-                  max_distance: int | None = None) -> dict:
-    """Per category: images, test images and test share; the categories whose share is more than
-    TOLERANCE from test_fraction (grouping can only move whole groups); how many groups; with
-    `max_distance`, how many test images have a near-duplicate (`dhash`) in train."""
-    per = {}
+                  rule: Rule | None = None) -> dict:
+    """Per category: images, test images, test share and images per fold; the categories whose share
+    is more than TOLERANCE from test_fraction (grouping can only move whole groups) and those missing
+    from a fold; with group_by, how many groups and how many of them in test; with `rule`, how many
+    test images have a near-duplicate in train."""
+    per, missing = {}, []
+    folds = sorted(int(f) for f in sample.loc[sample["split"] == "train", "fold"].unique())
     for label, category in enumerate(categories):
         rows = sample[sample["label"] == label]
         n_test = int((rows["split"] == "test").sum())
-        per[category] = {"images": len(rows), "test": n_test, "test_share": round(n_test / max(len(rows), 1), 4)}
-    off = sorted(c for c, v in per.items() if abs(v["test_share"] - test_fraction) > TOLERANCE)
+        in_fold = rows.loc[rows["split"] == "train", "fold"].value_counts()
+        per[category] = {"images": len(rows), "test": n_test, "test_share": round(n_test / max(len(rows), 1), 4),
+                         "folds": [int(in_fold.get(f, 0)) for f in folds]}
+        if len(rows) and not all(per[category]["folds"]):
+            missing.append(category)
+    off = sorted(c for c, v in per.items() if abs(v["test_share"] - test_fraction) > TOLERANCE + 1e-9)  # 0.18 is in
     summary = {"group_by": group_by, "test_fraction": test_fraction, "tolerance": TOLERANCE,
-               "categories": per, "outside_tolerance": off}
+               "categories": per, "outside_tolerance": off, "missing_from_a_fold": missing}
     if group_by != "none":
-        summary["groups"] = int(len(np.unique(group_keys(sample, group_by))))
-    if max_distance is not None:
+        keys = group_keys(sample, group_by)
+        summary["groups"] = int(len(np.unique(keys)))
+        summary["test_groups"] = int(len(np.unique(keys[sample["split"].to_numpy() == "test"])))
+    if rule is not None:
         split = sample["split"].to_numpy()
-        both = groups_with_both(near_duplicate_groups(sample["dhash"].to_numpy("uint64"), max_distance), split)
+        both = groups_with_both(near_duplicate_groups({c: sample[c].to_numpy() for c in HASH_COLUMNS}, rule), split)
         summary["near_duplicate_test_images"] = int((both & (split == "test")).sum())
-        summary["near_duplicate_distance"] = int(max_distance)
+        summary["near_duplicate_rule"] = rule.as_dict()
     return summary

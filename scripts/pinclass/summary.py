@@ -24,17 +24,21 @@ def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, compar
     lines += ["", f"Identical files under different categories (label noise, one copy kept): {conflicts}."]
     near = clean.get("near_duplicates")
     if near:
-        lines.append(f"Near-duplicate groups (perceptual hash within {near['max_distance']} bits): "
+        rule = near["rule"]
+        lines.append(f"Near-duplicate groups (difference hash within {rule['dhash']} bits, DCT hash within "
+                     f"{rule['phash']}, mean colour within {rule['colour']} levels of the kept image): "
                      f"{near['groups']:,} holding {near['images']:,} images, {near['across_categories']:,} "
                      f"spanning categories; `clean.near_duplicates: {near['mode']}`.")
     categories = sample["categories"]
     images = sum(c["images"] for c in categories.values())
     tests = sum(c["test"] for c in categories.values())
     lines += ["", f"Sample: {images:,} images in {len(categories)} categories, {tests:,} for test, split "
-              f"`group_by: {sample['group_by']}`" + (f" ({sample['groups']:,} groups)" if "groups" in sample else "")
+              f"`group_by: {sample['group_by']}`"
+              + (f" ({sample['groups']:,} groups, {sample['test_groups']:,} in test)" if "groups" in sample else "")
               + "; categories more than "
               f"{100 * sample['tolerance']:.0f} points off the test share of {sample['test_fraction']:g}: "
-              f"{', '.join(sample['outside_tolerance']) or 'none'}."]
+              f"{', '.join(sample['outside_tolerance']) or 'none'}; missing from a cross-validation fold: "
+              f"{', '.join(sample['missing_from_a_fold']) or 'none'}."]
     if "near_duplicate_test_images" in sample:
         lines.append(f"Test images with a near-duplicate in train: {sample['near_duplicate_test_images']:,}.")
     lines += ["", "## Test macro F1", "", table_body, "",

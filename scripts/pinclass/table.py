@@ -85,7 +85,7 @@ def _repeats_sentence(repeats: pd.DataFrame | None) -> str:
     if repeats is None or not (repeats["repeats"] > 1).any():
         return ""
     return (f"After · : mean ± sd of the cell's macro F1 over {int(repeats['repeats'].max())} splits of the same "
-            "images (results/repeats.csv).")
+            "images (results/repeats.csv); whether two cells differ: pairwise.md.")
 
 
 def to_markdown(table: pd.DataFrame, note: str | None = None, intervals: dict | None = None,
@@ -181,10 +181,13 @@ def pairwise_markdown(df: pd.DataFrame) -> str:
                                           f"seed={attrs['seed']}" if "seed" in attrs else "",
                                           f"{attrs['n_images']} test images" if "n_images" in attrs else "")
                         if part)
+    unit = attrs.get("unit", "image")
+    independence = ("" if unit == "image" else f" and treats images as independent, which pins of one {unit} are "
+                    "not: read the bootstrap")
     header = (f"Best cell {best}{best_f1} vs every other cell: diff = test macro F1 of best − other, "
-              f"with its {level:.0%} paired bootstrap interval over test images resampled within each category"
+              f"with its {level:.0%} paired bootstrap interval over test {unit}s resampled within each category"
               f"{f' ({details})' if details else ''} and the two-sided bootstrap p-value; McNemar's exact p "
-              f"on per-image correctness is a test of accuracy, not of macro F1. Both p-values are also "
+              f"on per-image correctness is a test of accuracy, not of macro F1{independence}. Both p-values are also "
               f"Holm-adjusted for the {len(df)} comparisons (p_holm, mcnemar_p_holm); significant = "
               f"p_holm < {1 - level:.2g}. The best cell was chosen on these same test images, which favours "
               f"it: read its lead as an upper estimate.")
@@ -195,4 +198,22 @@ def pairwise_markdown(df: pd.DataFrame) -> str:
                      f"{_p_text(row.p_value, n_boot, True)} | {_p_text(row.p_holm, n_boot, True, len(df))} | "
                      f"{_p_text(row.mcnemar_p, n_boot, False)} | {_p_text(row.mcnemar_p_holm, n_boot, False)} | "
                      f"{'yes' if row.significant else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def repeats_markdown(df: pd.DataFrame) -> str:
+    """The comparison across repeated splits (`uncertainty.repeats_comparison`) as Markdown."""
+    attrs = df.attrs
+    level = attrs["level"]
+    header = (f"Across the {attrs['splits']} splits of the same images (`repeats`): the cell with the best mean "
+              f"({df['best'].iloc[0]}, {attrs['best_mean']:.3f}) vs every other, mean_diff = mean over the splits "
+              f"of best − other, with its {level:.0%} interval and p-value from Nadeau and Bengio's corrected "
+              f"resampled t-test (variance × (1/splits + n_test/n_train = {attrs['test_to_train']:.3g}): the "
+              f"splits share most training images, so their scores move together and overlapping mean ± sd "
+              f"ranges decide nothing either way), Holm-adjusted over the {len(df)} rows (p_holm); "
+              f"significant = p_holm < {1 - level:.2g}.")
+    lines = [header, "", "| best | other | mean_diff | low | high | t | p_value | p_holm | significant |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.best} | {r.other} | {r.mean_diff:.3f} | {r.low:.3f} | {r.high:.3f} | {r.t:.2f} | "
+              f"{r.p_value:.3g} | {r.p_holm:.3g} | {'yes' if r.significant else 'no'} |" for r in df.itertuples(index=False)]
     return "\n".join(lines) + "\n"

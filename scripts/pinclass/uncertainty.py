@@ -4,11 +4,16 @@ Macro F1 is the one definition of `pinclass.scoring`: `sklearn.metrics.f1_score(
 average="macro", labels=range(n_classes), zero_division=0)` — every class counts, and a class with
 no true and no predicted image in a (resampled) test set contributes an F1 of 0.
 
-The bootstrap resamples test images with replacement (numpy `default_rng(seed)`, drawn in a fixed
-order by `iter_resample_indices`, so `resample_indices` gives exactly the resamples the fast code
-uses). A cell's interval resamples all test images; a comparison of cells resamples them within
-each category (stratified: every resample keeps the categories' test counts, as macro F1 weighs
-categories equally), and the comparisons of one table are adjusted together by Holm's method. Each resample's macro F1 comes from confusion counts — per class: true count T, predicted
+The bootstrap resamples the unit the split holds out — test images, or with a grouped split
+(`sample.group_by`) whole test boards or users with all their images, as a reviewer's next crawl
+would draw new boards, not new pins of the same boards — with replacement and within each category
+(stratified: a unit's category is its images' most frequent label, and every resample keeps the
+categories' numbers of units, as macro F1 weighs categories equally). Draws come from numpy
+`default_rng(seed)` in a fixed order (`iter_resample_indices`, so `resample_indices` gives exactly
+the resamples the fast code uses). Cells' intervals and comparisons of cells share the resamples,
+and the comparisons of one table are adjusted together by Holm's method. Across repeated splits
+(`repeats`), `repeats_comparison` compares cells with the corrected resampled t-test of Nadeau and
+Bengio (2003), whose variance term accounts for the training sets the splits share. Each resample's macro F1 comes from confusion counts — per class: true count T, predicted
 count P, true positives TP, and F1 = 2·TP / (T + P), 0 where T + P = 0 — for a whole chunk of
 resamples at once: one `np.bincount` gives how often each image is drawn in each resample, and one
 matrix product with the images' one-hot true / predicted / hit labels gives every count (exact:
@@ -23,12 +28,17 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy.stats import binomtest, t as student_t
 
 from pinclass.scoring import _as_label_indices
 
-METHOD = "percentile bootstrap over test images"
-PAIRED_METHOD = "paired percentile bootstrap over test images, stratified by category"
+UNITS = {"none": "image", "board": "board", "user": "user"}  # sample.group_by → the unit resampled
+
+
+def method(unit: str, paired: bool = False) -> str:
+    return f"{'paired ' if paired else ''}percentile bootstrap over test {unit}s, stratified by category"
+
+
 # Resample indices (and the counting) go in chunks of at most this many index entries, to bound memory.
 _CHUNK_ENTRIES = 2_000_000
 
@@ -39,20 +49,21 @@ def _chunk_rows(n: int) -> int:
     return max(1, _CHUNK_ENTRIES // max(n, 1))
 
 
-def iter_resample_indices(n: int, n_boot: int, seed: int, strata=None) -> Iterator[np.ndarray]:
-    """The bootstrap resamples, in chunks: arrays of shape (rows, n) of image positions 0..n-1.
+def iter_resample_indices(n: int, n_boot: int, seed: int, strata=None, rows: int | None = None) -> Iterator[np.ndarray]:
+    """The bootstrap resamples, in chunks: arrays of shape (rows, n) of unit positions 0..n-1.
 
     Drawn from `np.random.default_rng(seed)` with `integers(0, n, size=(rows, n))`, chunk after
-    chunk; the chunk size depends on n only, so (n, n_boot, seed) fixes every resample. With
-    `strata` (one value per image), each resample draws within each stratum, in sorted order of
-    the values, as many images as the stratum has (`integers(0, size, (rows, size))`).
+    chunk; the chunk size (`rows`, by default from n) is fixed by the caller's sizes, so
+    (n, n_boot, seed) fixes every resample. With `strata` (one value per unit), each resample draws
+    within each stratum, in sorted order of the values, as many units as the stratum has
+    (`integers(0, size, (rows, size))`).
     """
     if n < 1:
         raise ValueError("no test images to resample")
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     rng = np.random.default_rng(seed)
-    rows = _chunk_rows(n)
+    rows = rows or _chunk_rows(n)
     groups = None if strata is None else [np.flatnonzero(strata == value) for value in np.unique(strata)]
     for start in range(0, n_boot, rows):
         size = min(rows, n_boot - start)
@@ -63,9 +74,9 @@ def iter_resample_indices(n: int, n_boot: int, seed: int, strata=None) -> Iterat
                                  axis=1)
 
 
-def resample_indices(n: int, n_boot: int, seed: int, strata=None) -> np.ndarray:
-    """All resamples at once, shape (n_boot, n): row b is the b-th resample's image positions."""
-    return np.concatenate(list(iter_resample_indices(n, n_boot, seed, strata)), axis=0)
+def resample_indices(n: int, n_boot: int, seed: int, strata=None, rows: int | None = None) -> np.ndarray:
+    """All resamples at once, shape (n_boot, n): row b is the b-th resample's unit positions."""
+    return np.concatenate(list(iter_resample_indices(n, n_boot, seed, strata, rows)), axis=0)
 
 
 def _resample_counts(indices: np.ndarray, n: int, dtype) -> np.ndarray:
@@ -113,19 +124,35 @@ def _count_dtype(n: int):
     return np.float32 if n < 2 ** 24 else np.float64
 
 
+def resampling_units(y_true: np.ndarray, units=None) -> tuple[np.ndarray, np.ndarray]:
+    """(each image's unit 0..U-1, each unit's stratum): units = None resamples images (each its own
+    unit); otherwise one value per image naming its board or user. A unit's stratum is the most
+    frequent true label among its images (ties: the lowest)."""
+    if units is None:
+        return np.arange(y_true.size), y_true
+    _, unit_of = np.unique(np.asarray(units), return_inverse=True)
+    unit_of = unit_of.ravel()
+    counts = np.zeros((unit_of.max() + 1, y_true.max() + 1), dtype=np.int64)
+    np.add.at(counts, (unit_of, y_true), 1)
+    return unit_of, counts.argmax(axis=1)
+
+
 def _bootstrap_macro_f1(y_true: np.ndarray, predictions, n_classes: int, n_boot: int, seed: int,
-                        strata=None) -> np.ndarray:
+                        units=None) -> np.ndarray:
     """Macro F1 of every prediction array on every resample, shape (len(predictions), n_boot).
 
-    All prediction arrays see the same resamples (paired). Per chunk of resamples: the draw counts
-    W (rows × images) from one np.bincount, then one matrix product W @ one-hot design gives every
-    confusion count needed.
+    All prediction arrays see the same resamples (paired), of units stratified by category (see
+    `resampling_units`). Per chunk of resamples: the draw counts W (rows × units) from one
+    np.bincount, spread to the images of each unit, then one matrix product W @ one-hot design
+    gives every confusion count needed.
     """
     n = y_true.size
+    unit_of, strata = resampling_units(y_true, units)
     dtype = _count_dtype(n)
     design = _one_hot_design(y_true, predictions, n_classes, dtype)
-    chunks = [_macro_f1_from_counts(_resample_counts(chunk, n, dtype) @ design, n_classes, len(predictions))
-              for chunk in iter_resample_indices(n, n_boot, seed, strata)]
+    chunks = [_macro_f1_from_counts(_resample_counts(chunk, len(strata), dtype)[:, unit_of] @ design, n_classes,
+                                    len(predictions))
+              for chunk in iter_resample_indices(len(strata), n_boot, seed, strata, rows=_chunk_rows(n))]
     return np.concatenate(chunks, axis=1)
 
 
@@ -172,28 +199,42 @@ def _check(y_true, predictions, n_classes: int, level: float):
 
 # ---------------------------------------------------------------- one cell
 
+def _units(unit: str, values) -> np.ndarray | None:
+    """The per-image unit values to resample by: None for images, else the given board/user keys."""
+    if unit not in UNITS.values():
+        raise ValueError(f"unit must be one of {sorted(set(UNITS.values()))}, not {unit!r}")
+    if unit == "image":
+        return None
+    if values is None:
+        raise ValueError(f"resampling {unit}s needs each test image's {unit} (a `unit` column)")
+    return np.asarray(values)
+
+
 def bootstrap_ci(y_true, y_pred, n_classes: int, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict:
+                 level: float = 0.95, units=None, unit: str = "image") -> dict:
     """Percentile bootstrap interval of the test macro F1 of one cell.
 
     `macro_f1` is the value on all test images; `low`/`high` are the (1-level)/2 and 1-(1-level)/2
     quantiles (numpy's default linear interpolation) of the macro F1 over `n_boot` resamples of
-    the test images drawn with replacement (see `iter_resample_indices`).
+    the test units (`unit`: images, or boards or users given per image by `units`) drawn with
+    replacement within each category (see `resampling_units`, `iter_resample_indices`).
     """
+    units = _units(unit, units)
     y_true, y_pred = _check(y_true, [("y_pred", y_pred)], n_classes, level)
-    (values,) = _bootstrap_macro_f1(y_true, [y_pred], n_classes, n_boot, seed)
+    (values,) = _bootstrap_macro_f1(y_true, [y_pred], n_classes, n_boot, seed, units)
     low, high = _percentile_interval(values, level)
     return {"macro_f1": _macro_f1(y_true, y_pred, n_classes), "low": low, "high": high,
-            "n_boot": int(n_boot), "level": float(level), "seed": int(seed), "method": METHOD}
+            "n_boot": int(n_boot), "level": float(level), "seed": int(seed), "unit": unit, "method": method(unit)}
 
 
 def predictions_ci(predictions: pd.DataFrame, n_classes: int, n_boot: int = 1000, seed: int = 0,
-                   level: float = 0.95) -> dict:
-    """`bootstrap_ci` of a predictions table (image_id, label, predicted), its rows taken in image_id
-    order so that the resamples do not depend on the order the rows were written in."""
+                   level: float = 0.95, unit: str = "image") -> dict:
+    """`bootstrap_ci` of a predictions table (image_id, label, predicted, and `unit` — each image's
+    board or user — for unit board or user), its rows taken in image_id order so that the resamples
+    do not depend on the order the rows were written in."""
     ordered = predictions.sort_values("image_id", kind="stable")
     return bootstrap_ci(ordered["label"].to_numpy(), ordered["predicted"].to_numpy(), n_classes, n_boot=n_boot,
-                        seed=seed, level=level)
+                        seed=seed, level=level, units=ordered.get("unit"), unit=unit)
 
 
 # ---------------------------------------------------------------- two cells on the same test images
@@ -230,14 +271,14 @@ def align_predictions(frame_a: pd.DataFrame, frame_b: pd.DataFrame):
 
 
 def paired_comparison(y_true, pred_a, pred_b, n_classes: int, n_boot: int = 1000, seed: int = 0,
-                      level: float = 0.95) -> dict:
+                      level: float = 0.95, units=None, unit: str = "image") -> dict:
     """Is cell a better than cell b on the same test images? Paired bootstrap and McNemar.
 
     Arrays must be aligned on the same test images (use `align_predictions` for two tables).
     - `diff`: macro F1 of a minus macro F1 of b, on all test images.
     - `low`, `high`: percentile interval (`level`, 95% by default) of that difference over
-      `n_boot` resamples of test images, stratified by true category, where each resample is
-      applied to BOTH cells (paired).
+      `n_boot` resamples of test units (images, or the boards or users `units` names), stratified
+      by category, where each resample is applied to BOTH cells (paired).
     - `p_value`: two-sided bootstrap p-value = 2 × (share of the n_boot resampled differences
       that lie on the other side of 0 from `diff`, 0 itself included: share of d ≤ 0 when
       diff > 0, of d ≥ 0 when diff < 0), capped at 1; 1 when diff = 0. Its resolution is
@@ -247,12 +288,13 @@ def paired_comparison(y_true, pred_a, pred_b, n_classes: int, n_boot: int = 1000
       (scipy.stats.binomtest, p = 0.5) of `a_only_correct` among the discordant images
       `a_only_correct + b_only_correct`; 1 when there is no discordant image.
     """
+    units = _units(unit, units)
     y_true, pred_a, pred_b = _check(y_true, [("pred_a", pred_a), ("pred_b", pred_b)], n_classes, level)
-    values_a, values_b = _bootstrap_macro_f1(y_true, [pred_a, pred_b], n_classes, n_boot, seed, strata=y_true)
-    return _paired_result(y_true, pred_a, pred_b, values_a, values_b, n_classes, n_boot, seed, level)
+    values_a, values_b = _bootstrap_macro_f1(y_true, [pred_a, pred_b], n_classes, n_boot, seed, units)
+    return _paired_result(y_true, pred_a, pred_b, values_a, values_b, n_classes, n_boot, seed, level, unit)
 
 
-def _paired_result(y_true, pred_a, pred_b, values_a, values_b, n_classes, n_boot, seed, level) -> dict:
+def _paired_result(y_true, pred_a, pred_b, values_a, values_b, n_classes, n_boot, seed, level, unit) -> dict:
     differences = values_a - values_b
     diff = _macro_f1(y_true, pred_a, n_classes) - _macro_f1(y_true, pred_b, n_classes)
     low, high = _percentile_interval(differences, level)
@@ -269,13 +311,14 @@ def _paired_result(y_true, pred_a, pred_b, values_a, values_b, n_classes, n_boot
             "significant": bool(low > 0 or high < 0),
             "mcnemar_p": mcnemar_p, "a_only_correct": a_only, "b_only_correct": b_only,
             "n_images": int(y_true.size), "n_boot": int(n_boot), "level": float(level), "seed": int(seed),
-            "method": PAIRED_METHOD}
+            "unit": unit, "method": method(unit, paired=True)}
 
 
 # ---------------------------------------------------------------- many cells on the same test images
 
-def _aligned_cells(cells: dict, n_classes: int, level: float):
-    """cells {key: predictions frame} → (image_ids sorted, y_true, {key: predicted}), all in image_id order.
+def _aligned_cells(cells: dict, n_classes: int, level: float, unit: str = "image"):
+    """cells {key: predictions frame} → (units, y_true, {key: predicted}), all in image_id order;
+    units: each image's board or user (`unit` column, the same in every frame), None for images.
 
     Sorting by image_id makes the resamples independent of the row order of the files.
     """
@@ -291,23 +334,31 @@ def _aligned_cells(cells: dict, n_classes: int, level: float):
         predicted[key] = pred
     y_true, *preds = _check(y_true, [(f"predicted of {_cell_name(key)}", pred) for key, pred in predicted.items()],
                             n_classes, level)
-    return reference["image_id"].to_numpy(), y_true, dict(zip(predicted, preds))
+    units = _units(unit, reference.get("unit"))
+    if units is not None:
+        for key, frame in cells.items():
+            theirs = frame.set_index("image_id").loc[reference["image_id"], "unit"].to_numpy()
+            if not np.array_equal(theirs, units):
+                raise ValueError(f"{_cell_name(key)} files test images under other {unit}s than the first cell")
+    return units, y_true, dict(zip(predicted, preds))
 
 
-def bootstrap_cis(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+def bootstrap_cis(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                  unit: str = "image") -> dict:
     """`bootstrap_ci` of every cell {key: predictions frame (image_id, label, predicted)} in one pass.
 
     All frames must cover the same test images with the same labels (checked). Images are put in
     image_id order, so every cell gets the same resamples and the result does not depend on row
     order; each value equals `bootstrap_ci(y_true, predicted, ...)` on the image_id-sorted arrays.
     """
-    _, y_true, predicted = _aligned_cells(cells, n_classes, level)
-    values = _bootstrap_macro_f1(y_true, list(predicted.values()), n_classes, n_boot, seed)
+    units, y_true, predicted = _aligned_cells(cells, n_classes, level, unit)
+    values = _bootstrap_macro_f1(y_true, list(predicted.values()), n_classes, n_boot, seed, units)
     out = {}
     for (key, pred), cell_values in zip(predicted.items(), values):
         low, high = _percentile_interval(cell_values, level)
         out[key] = {"macro_f1": _macro_f1(y_true, pred, n_classes), "low": low, "high": high,
-                    "n_boot": int(n_boot), "level": float(level), "seed": int(seed), "method": METHOD}
+                    "n_boot": int(n_boot), "level": float(level), "seed": int(seed), "unit": unit,
+                    "method": method(unit)}
     return out
 
 
@@ -333,7 +384,7 @@ def _cell_name(cell) -> str:
 
 
 def pairwise_table(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 0,
-                   level: float = 0.95) -> pd.DataFrame:
+                   level: float = 0.95, unit: str = "image") -> pd.DataFrame:
     """The cell with the highest test macro F1 against every other cell, one row each.
 
     `cells` maps (backbone, classifier) → predictions DataFrame (image_id, label, predicted); all
@@ -348,17 +399,17 @@ def pairwise_table(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 
     """
     if len(cells) < 2:
         raise ValueError("pairwise_table needs at least two cells")
-    _, y_true, predicted = _aligned_cells(cells, n_classes, level)
+    units, y_true, predicted = _aligned_cells(cells, n_classes, level, unit)
     scores = {key: _macro_f1(y_true, pred, n_classes) for key, pred in predicted.items()}
     best = max(scores, key=scores.get)         # max keeps the first of equal values
     values = dict(zip(predicted, _bootstrap_macro_f1(y_true, list(predicted.values()), n_classes, n_boot, seed,
-                                                     strata=y_true)))
+                                                     units)))
     rows = []
     for key, pred in predicted.items():
         if key == best:
             continue
         result = _paired_result(y_true, predicted[best], pred, values[best], values[key], n_classes, n_boot,
-                                seed, level)
+                                seed, level, unit)
         rows.append({"best": _cell_name(best), "other": _cell_name(key),
                      **{column: result[column] for column in ("diff", "low", "high", "p_value", "mcnemar_p")}})
     table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)
@@ -367,5 +418,47 @@ def pairwise_table(cells: dict, n_classes: int, n_boot: int = 1000, seed: int = 
         table["mcnemar_p_holm"] = holm(table["mcnemar_p"])
         table["significant"] = table["p_holm"] < 1 - level
     table.attrs.update(best_macro_f1=scores[best], n_boot=int(n_boot), seed=int(seed), level=float(level),
-                       n_images=int(y_true.size))
+                       n_images=int(y_true.size), unit=unit)
+    return table
+
+
+# ---------------------------------------------------------------- across repeated splits
+
+REPEATS_COLUMNS = ["best", "other", "mean_diff", "low", "high", "t", "p_value", "p_holm", "significant"]
+
+
+def corrected_t_test(differences, test_to_train: float, level: float = 0.95) -> dict:
+    """Nadeau and Bengio's corrected resampled t-test of J differences of two cells' scores on J
+    splits of the same images. The splits' training sets overlap, so the differences are correlated
+    and the plain t-test's variance var/J is far too small; the correction uses
+    (1/J + n_test/n_train) · var (var with ddof 1), Student's t with J − 1 degrees of freedom."""
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2:
+        raise ValueError("the corrected t-test needs at least two splits")
+    mean = float(d.mean())
+    scale = float(np.sqrt((1 / d.size + test_to_train) * d.var(ddof=1)))
+    if scale == 0:
+        return {"mean_diff": mean, "low": mean, "high": mean, "t": 0.0 if mean == 0 else float(np.sign(mean) * np.inf),
+                "p_value": 1.0 if mean == 0 else 0.0}
+    t = mean / scale
+    half = float(student_t.ppf(0.5 + level / 2, d.size - 1)) * scale
+    return {"mean_diff": mean, "low": mean - half, "high": mean + half, "t": float(t),
+            "p_value": float(2 * student_t.sf(abs(t), d.size - 1))}
+
+
+def repeats_comparison(splits: dict, test_to_train: float, level: float = 0.95) -> pd.DataFrame:
+    """splits {cell: [macro F1 on each split, in the same split order for every cell]} → the cell with
+    the highest mean against every other cell, `corrected_t_test` on their per-split differences,
+    p-values Holm-adjusted over the rows; significant = p_holm < 1 − level."""
+    means = {cell: float(np.mean(values)) for cell, values in splits.items()}
+    best = max(means, key=means.get)
+    rows = [{"best": _cell_name(best), "other": _cell_name(cell),
+             **corrected_t_test(np.subtract(splits[best], values), test_to_train, level)}
+            for cell, values in splits.items() if cell != best]
+    table = pd.DataFrame(rows, columns=REPEATS_COLUMNS)
+    if rows:
+        table["p_holm"] = holm(table["p_value"])
+        table["significant"] = table["p_holm"] < 1 - level
+    table.attrs.update(best_mean=means[best], splits=len(splits[best]), level=float(level),
+                       test_to_train=float(test_to_train))
     return table
