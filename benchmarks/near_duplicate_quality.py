@@ -6,19 +6,20 @@ crawl's `category_image` pictures, smooth random textures) and colour variants (
 channels permuted or its hue turned). Each picture is served as a JPEG (quality 90) and re-pinned by
 six families of transforms: resize to 50-95 %, JPEG quality 60-95, a trim of 1-8 px on some sides, a
 white or black border of 1-8 px, resize + JPEG, and trim or border + resize + JPEG. Fingerprints are
-`images.dhash/phash/mean_colour` of the decoded RGB picture; rules are judged by
+`images.fingerprints` of the decoded RGB picture; rules are judged by
 `near_duplicates.matches`, groups by `near_duplicate_groups` and `close_pairs`.
 
 Reported: 1. distance distributions of re-pin pairs and of distinct pairs per corpus; 2. per candidate
 rule, recall on re-pins (overall and per family), the share of distinct pairs matched per corpus
 (all pairs among --n pictures) and the share of colour variants matched; 3. the rules of a grid
 that meet the requirement (recall >= 0.99, < 0.1 % false pairs on every low-texture corpus), best
-first; 4. --rule per corpus and family, its worst misses; 5. groups against connected components on
-the quote cards with their re-pins (chaining).
+first; 4. --rule (the defaults) per corpus and family, its worst misses; 5. groups against
+connected components on the quote cards with their re-pins (chaining); 6. the time `close_pairs` takes.
 
     PYTHONPATH=scripts .venv/bin/python benchmarks/near_duplicate_quality.py
 
-(--quick: 250 pictures per corpus, for a first look.)
+About 5 minutes on 2 CPUs (46,000 pictures fingerprinted); --quick (250 pictures per corpus) about
+1.5; --search-timing adds `close_pairs` over all 46,000 fingerprints (minutes).
 """
 
 import argparse
@@ -37,7 +38,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from pinclass.demo_crawl import category_image  # noqa: E402
-from pinclass.images import dhash, mean_colour, phash  # noqa: E402
+from pinclass.images import fingerprints  # noqa: E402
 from pinclass.near_duplicates import HASH_COLUMNS, Rule, close_pairs, matches, near_duplicate_groups  # noqa: E402
 
 SERVED_QUALITY = 90  # the crawl's copy of every picture is a JPEG at this quality
@@ -276,38 +277,55 @@ def colour_variant(image, rng):
 # ---------------------------------------------------------------------------------- fingerprints
 
 def fingerprint(image) -> tuple[int, int, int]:
-    return dhash(image), phash(image), mean_colour(image)
+    found = fingerprints(image)
+    return found["dhash"], found["phash"], found["colour"]
+
+
+def recolouring(before, after) -> float:
+    """How visible a recolouring is: the mean over pixels of the largest channel change, 64×64 thumbnails."""
+    a, b = (np.asarray(x.resize((64, 64), Image.Resampling.BOX), dtype=np.int16) for x in (before, after))
+    return float(np.abs(a - b).max(-1).mean())
 
 
 def picture_fingerprints(task):
-    """One picture of one corpus: fingerprints of its served copy, of one re-pin per family and of a
-    colour variant (rows in that order), the transforms' notes and the crop box (photo crops)."""
-    seed, k, i = task
+    """One picture: fingerprints of its served copy; with re-pins, of one re-pin per family and (for a
+    colourful corpus) of a colour variant, the notes on each and how visible the recolouring is."""
+    seed, k, i, with_repins = task
+    name = list(CORPORA)[k]
     rng = np.random.default_rng([seed, k, i])
-    picture, box = CORPORA[list(CORPORA)[k]](rng)
+    picture, box = CORPORA[name](rng)
     served = jpeg(picture, SERVED_QUALITY)
-    rows, notes = [fingerprint(served)], []
-    for f, transform in enumerate(FAMILIES.values()):
-        copy, note = transform(served, np.random.default_rng([seed, k, i, 1 + f]))
-        rows.append(fingerprint(copy))
-        notes.append(note)
-    variant, note = colour_variant(picture, np.random.default_rng([seed, k, i, 99]))
-    rows.append(fingerprint(jpeg(variant, SERVED_QUALITY)))
-    notes.append(note)
-    return np.array(rows, dtype=np.uint64), notes, box
+    out = {"served": fingerprint(served), "box": box}
+    if with_repins:
+        out["repins"], out["notes"] = [], []
+        for f, transform in enumerate(FAMILIES.values()):
+            copy, note = transform(served, np.random.default_rng([seed, k, i, 1 + f]))
+            out["repins"].append(fingerprint(copy))
+            out["notes"].append(note)
+        if name in COLOURFUL:
+            variant, note = colour_variant(picture, np.random.default_rng([seed, k, i, 99]))
+            out["variant"], out["change"] = fingerprint(jpeg(variant, SERVED_QUALITY)), recolouring(picture, variant)
+            out["notes"].append(note)
+    return out
 
 
-def corpus_fingerprints(n: int, seed: int, jobs: int) -> dict:
-    """Per corpus: prints (n, 2 + families, 3) uint64, notes, boxes."""
-    tasks = [(seed, k, i) for k in range(len(CORPORA)) for i in range(n)]
+def corpus_fingerprints(n: int, repins: int, seed: int, jobs: int) -> dict:
+    """Per corpus: served (n, 3), repins (repins, families, 3), variant (repins, 3) and change (repins,)
+    for colourful corpora, notes, boxes."""
+    tasks = [(seed, k, i, i < repins) for k in range(len(CORPORA)) for i in range(n)]
     with multiprocessing.Pool(jobs) as pool:
-        results = pool.map(picture_fingerprints, tasks, chunksize=25)
-    out = {}
+        results = pool.map(picture_fingerprints, tasks, chunksize=20)
+    data = {}
     for k, name in enumerate(CORPORA):
         chunk = results[k * n:(k + 1) * n]
-        out[name] = {"prints": np.stack([r[0] for r in chunk]), "notes": [r[1] for r in chunk],
-                     "boxes": [r[2] for r in chunk]}
-    return out
+        with_repins = chunk[:repins]
+        data[name] = {"served": np.array([r["served"] for r in chunk], dtype=np.uint64),
+                      "repins": np.array([r["repins"] for r in with_repins], dtype=np.uint64),
+                      "notes": [r["notes"] for r in with_repins], "boxes": [r["box"] for r in chunk]}
+        if name in COLOURFUL:
+            data[name]["variant"] = np.array([r["variant"] for r in with_repins], dtype=np.uint64)
+            data[name]["change"] = np.array([r["change"] for r in with_repins])
+    return data
 
 
 def as_hashes(prints: np.ndarray) -> dict:
@@ -317,14 +335,13 @@ def as_hashes(prints: np.ndarray) -> dict:
 
 # ------------------------------------------------------------------------------------------ pairs
 
-def distinct_pairs(corpus: dict) -> tuple[np.ndarray, int]:
-    """(2, m) every pair of the corpus's pictures, but pairs of overlapping crops (same photo, same
-    mirroring, boxes' intersection over union >= 0.5); and how many such pairs were left out."""
-    n = len(corpus["boxes"])
-    i, j = np.triu_indices(n, 1)
-    if corpus["boxes"][0] is None:
+def distinct_pairs(boxes: list) -> tuple[np.ndarray, int]:
+    """(2, m) every pair of a corpus's pictures but pairs of overlapping crops (same photo, same
+    mirroring, intersection over union >= 0.5), and how many such pairs were left out."""
+    i, j = np.triu_indices(len(boxes), 1)
+    if boxes[0] is None:
         return np.stack([i, j]), 0
-    b = np.array(corpus["boxes"], dtype=float)
+    b = np.array(boxes, dtype=float)
     width = np.clip(np.minimum(b[i, 3], b[j, 3]) - np.maximum(b[i, 1], b[j, 1]), 0, None)
     height = np.clip(np.minimum(b[i, 4], b[j, 4]) - np.maximum(b[i, 2], b[j, 2]), 0, None)
     area = (b[:, 3] - b[:, 1]) * (b[:, 4] - b[:, 2])
@@ -334,8 +351,9 @@ def distinct_pairs(corpus: dict) -> tuple[np.ndarray, int]:
 
 
 def pair_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(m, 3) dhash bits, phash bits, largest mean-colour channel difference: for the distributions and
-    the grid; every figure a rule is reported with comes from `matches` (and is checked against these)."""
+    """(m, 3): dhash bits, phash bits, largest mean-colour channel difference, as `matches` measures
+    them; for the distributions and the grid. Every figure a rule is reported with comes from
+    `matches`, and the grid's counts are checked against it."""
     bits = np.bitwise_count(a[:, :2] ^ b[:, :2]).astype(np.int64)
     shifts = np.array([16, 8, 0], dtype=np.uint64)
     ca = ((a[:, 2:3] >> shifts) & np.uint64(255)).astype(np.int64)
@@ -344,12 +362,15 @@ def pair_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class Counter:
-    """Pairs within every rule at once: the 3-D histogram of (dhash, phash, colour) distances (colour
-    over 64 in one bin), cumulated along each axis, so that within(rule) is one lookup."""
+    """Pairs within every rule at once: the 3-D histogram of (dhash, phash, colour) distances (colours
+    over 64 apart in one bin), cumulated along each axis, so that within(rule) is one lookup."""
 
-    def __init__(self, distances: np.ndarray):
-        self.distances, self.total = distances, len(distances)
-        index = np.ravel_multi_index((distances[:, 0], distances[:, 1], np.minimum(distances[:, 2], 65)), (65, 65, 66))
+    def __init__(self, a: np.ndarray, b: np.ndarray):
+        self.a, self.b = a, b
+        self.distances = distances = pair_distances(a, b)
+        self.total = len(distances)
+        index = np.ravel_multi_index((distances[:, 0], distances[:, 1], np.minimum(distances[:, 2], 65)),
+                                     (65, 65, 66))
         histogram = np.bincount(index, minlength=65 * 65 * 66).reshape(65, 65, 66)
         self.cumulative = histogram.cumsum(0).cumsum(1).cumsum(2).astype(np.int32)
 
@@ -359,12 +380,11 @@ class Counter:
             return int(((d[:, 0] <= rule.dhash) & (d[:, 1] <= rule.phash) & (d[:, 2] <= rule.colour)).sum())
         return int(self.cumulative[min(rule.dhash, 64), min(rule.phash, 64), min(rule.colour, 65)])
 
-    def share(self, rule: Rule) -> float:
-        return self.within(rule) / self.total
-
-
-def matched(a: np.ndarray, b: np.ndarray, rule: Rule) -> np.ndarray:
-    return matches(as_hashes(a), as_hashes(b), rule)
+    def matched(self, rule: Rule) -> np.ndarray:
+        """Which pairs match, by `near_duplicates.matches`."""
+        hit = matches(as_hashes(self.a), as_hashes(self.b), rule)
+        assert int(hit.sum()) == self.within(rule), rule  # the grid counts what the library decides
+        return hit
 
 
 # ----------------------------------------------------------------------------------------- report
@@ -374,8 +394,8 @@ def parse_rule(text: str) -> Rule:
 
 
 def rule_name(rule: Rule) -> str:
-    parts = [f"dhash ≤ {rule.dhash}" if rule.dhash < 64 else "",
-             f"phash ≤ {rule.phash}" if rule.phash < 64 else "", f"colour ≤ {rule.colour}" if rule.colour < 255 else ""]
+    parts = [f"dhash ≤ {rule.dhash}" if rule.dhash < 64 else "", f"phash ≤ {rule.phash}" if rule.phash < 64 else "",
+             f"colour ≤ {rule.colour}" if rule.colour < 255 else ""]
     return ", ".join(p for p in parts if p) or "anything"
 
 
@@ -387,147 +407,161 @@ def quantiles(values: np.ndarray, qs) -> str:
     return " / ".join(f"{np.quantile(values, q, method='lower'):.0f}" for q in qs)
 
 
+CANDIDATES = [Rule(4, 64, 255), Rule(8, 64, 255), Rule(12, 64, 255), Rule(64, 16, 255), Rule(64, 24, 255),
+              Rule(10, 24, 255), Rule(8, 16, 8), Rule(10, 16, 6), Rule(10, 24, 6), Rule(11, 24, 7),
+              Rule(12, 24, 8), Rule(12, 32, 8), Rule(12, 24, 16), Rule(16, 32, 16)]
+RECOLOURED = 32  # a colour variant counts as clearly recoloured when `recolouring` is at least this
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=1000, help="pictures per corpus (each with its re-pins)")
-    parser.add_argument("--quick", action="store_true", help="250 pictures per corpus")
-    parser.add_argument("--rule", default="10,12,24", help="the rule to detail: dhash,phash,colour")
+    parser.add_argument("--n", type=int, default=1000, help="pictures per corpus, all pairs of which are distinct")
+    parser.add_argument("--repins", type=int, default=1000, help="of those, how many get re-pins and a colour variant")
+    parser.add_argument("--quick", action="store_true", help="--n 250 --repins 250, for a first look")
+    parser.add_argument("--rule", default="11,24,7", help="the rule to detail: dhash,phash,colour")
+    parser.add_argument("--search-timing", action="store_true",
+                        help="also time close_pairs over every fingerprint (re-pins included: minutes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    n = 250 if args.quick else args.n
+    n, repins = (250, 250) if args.quick else (args.n, min(args.repins, args.n))
     chosen = parse_rule(args.rule)
+    families = list(FAMILIES)
     command = "PYTHONPATH=scripts " + shlex.join([sys.executable.replace(os.getcwd() + "/", ""), *sys.argv])
-    print(f"# Near-duplicate quality\n\ncommand: `{command}`\n\n{n:,} pictures per corpus, {len(FAMILIES)} re-pins "
-          f"and one colour variant each; {args.jobs} processes, {os.cpu_count()} CPUs\n")
+    print(f"# Near-duplicate quality\n\ncommand: `{command}`\n\n{n:,} pictures per corpus, {repins:,} of them with "
+          f"{len(FAMILIES)} re-pins (one per family) and, in {', '.join(COLOURFUL)}, a colour variant; "
+          f"{args.jobs} processes on {os.cpu_count()} CPUs\n")
     start = time.perf_counter()
-    data = corpus_fingerprints(n, args.seed, args.jobs)
-    print(f"fingerprints of {len(CORPORA) * n * (2 + len(FAMILIES)):,} pictures: "
-          f"{time.perf_counter() - start:.0f} s\n")
+    data = corpus_fingerprints(n, repins, args.seed, args.jobs)
+    images = sum(len(d["served"]) + d["repins"].size // 3 + len(d.get("variant", ())) for d in data.values())
+    print(f"fingerprints of {images:,} pictures: {time.perf_counter() - start:.0f} s\n")
 
-    # pair sets: re-pins (per corpus and family), distinct pairs (per corpus), colour variants
-    repins, distinct, variants, left_out = {}, {}, {}, {}
-    for name, corpus in data.items():
-        prints = corpus["prints"]
-        for f, family in enumerate(FAMILIES):
-            repins[name, family] = (prints[:, 0], prints[:, 1 + f])
-        pairs, left_out[name] = distinct_pairs(corpus)
-        distinct[name] = (prints[pairs[0], 0], prints[pairs[1], 0])
+    repin, distinct, variant, left_out = {}, {}, {}, {}
+    for name, d in data.items():
+        for f, family in enumerate(families):
+            repin[name, family] = Counter(d["served"][:repins], d["repins"][:, f])
+        pairs, left_out[name] = distinct_pairs(d["boxes"])
+        distinct[name] = Counter(d["served"][pairs[0]], d["served"][pairs[1]])
         if name in COLOURFUL:
-            variants[name] = (prints[:, 0], prints[:, -1])
-    all_repins = tuple(np.concatenate([p[s] for p in repins.values()]) for s in (0, 1))
-    counters = {key: Counter(pair_distances(*pairs)) for key, pairs in
-                [*(((("repin",) + k), v) for k, v in repins.items()), *((("distinct", k), v) for k, v in distinct.items()),
-                 *((("variant", k), v) for k, v in variants.items())]}
+            variant[name] = Counter(d["served"][:repins], d["variant"])
+    clearly = np.concatenate([data[c]["change"] >= RECOLOURED for c in COLOURFUL])
 
-    print("## Distances\n\nRe-pin pairs (a picture and one re-pin): 99th percentile / largest. Distinct pairs: "
-          "0.1st / 1st percentile (smallest distances: what a rule must stay below).\n")
-    print("| corpus | distinct pairs | re-pins dhash | phash | colour | distinct dhash | phash | colour |")
+    print("## Distances\n\nRe-pins (a picture and its re-pin): 99th percentile / largest. Distinct pairs: 0.1st / "
+          "1st percentile, the closest (a rule must stay below them). Colour variants: 1st / 10th percentile.\n")
+    print("| corpus | distinct pairs | re-pin dhash | phash | colour | distinct dhash | phash | colour |")
     print("|---|---|---|---|---|---|---|---|")
     for name in CORPORA:
-        near = pair_distances(*(np.concatenate([repins[name, f][s] for f in FAMILIES]) for s in (0, 1)))
-        far = pair_distances(*distinct[name])
-        note = f" ({left_out[name]:,} overlapping crops left out)" if left_out[name] else ""
+        near = np.concatenate([repin[name, f].distances for f in families])
+        far = distinct[name].distances
+        note = f" ({left_out[name]:,} pairs of overlapping crops left out)" if left_out[name] else ""
         print(f"| {name} | {len(far):,}{note} | " + " | ".join(quantiles(near[:, c], (0.99, 1)) for c in range(3))
               + " | " + " | ".join(quantiles(far[:, c], (0.001, 0.01)) for c in range(3)) + " |")
-    variant_distances = pair_distances(*(np.concatenate([v[s] for v in variants.values()]) for s in (0, 1)))
-    print(f"| colour variants ({', '.join(COLOURFUL)}) | {len(variant_distances):,} | | | | "
-          + " | ".join(quantiles(variant_distances[:, c], (0.01, 0.1)) for c in range(3))
-          + " |\n\n(colour variants: 1st / 10th percentile)\n")
+    far = np.concatenate([variant[c].distances for c in COLOURFUL])
+    print(f"| colour variants | {len(far):,} ({int(clearly.sum()):,} clearly recoloured) | | | | "
+          + " | ".join(quantiles(far[:, c], (0.01, 0.1)) for c in range(3)) + " |\n")
 
-    def recall(rule, corpora=CORPORA, families=FAMILIES):
-        keys = [("repin", c, f) for c in corpora for f in families]
-        return sum(counters[k].within(rule) for k in keys) / sum(counters[k].total for k in keys)
+    def recall(rule, corpora=tuple(CORPORA), fams=tuple(families)):
+        keys = [(c, f) for c in corpora for f in fams]
+        return sum(repin[k].within(rule) for k in keys) / sum(repin[k].total for k in keys)
 
     def false_share(rule, corpora):
-        return max(counters["distinct", c].share(rule) for c in corpora)
+        return max(distinct[c].within(rule) / distinct[c].total for c in corpora)
 
     def variant_share(rule):
-        keys = [("variant", c) for c in COLOURFUL]
-        return sum(counters[k].within(rule) for k in keys) / sum(counters[k].total for k in keys)
+        return sum(variant[c].within(rule) for c in COLOURFUL) / sum(variant[c].total for c in COLOURFUL)
 
-    candidates = [Rule(4, 64, 255), Rule(6, 64, 255), Rule(8, 64, 255), Rule(10, 64, 255), Rule(64, 8, 255),
-                  Rule(64, 12, 255), Rule(8, 8, 255), Rule(10, 12, 255), Rule(8, 8, 16), Rule(10, 10, 16),
-                  Rule(10, 12, 16), Rule(10, 12, 24), Rule(10, 12, 32), Rule(12, 14, 24)]
-    if chosen not in candidates:
-        candidates.append(chosen)
-    print("## Candidate rules\n\nRecall: re-pins matched (all corpora), overall and the worst family. "
-          "False pairs: distinct pairs matched. Colour variants: variants matched to their original. "
-          "Each figure from `near_duplicates.matches`.\n")
+    photos = [c for c in CORPORA if c not in LOW_TEXTURE]
+    print("## Candidate rules\n\nRecall: re-pins matched, all corpora, and the worst family. False: distinct pairs "
+          "matched. Colour variants: variants matched to their original (all / clearly recoloured: the mean "
+          f"pixel moved ≥ {RECOLOURED} levels on some channel). By `near_duplicates.matches`.\n")
     print("| rule | recall | worst family | " + " | ".join(f"false: {c}" for c in CORPORA) + " | colour variants |")
     print("|---|---|---|" + "---|" * len(CORPORA) + "---|")
-    for rule in candidates:
-        got = {key: matched(*pairs, rule) for key, pairs in
-               [*(((("repin",) + k), v) for k, v in repins.items()), *((("distinct", k), v) for k, v in distinct.items()),
-                *((("variant", k), v) for k, v in variants.items())]}
-        for key, hit in got.items():  # the grid's counts are the library's
-            assert int(hit.sum()) == counters[key].within(rule), (key, rule)
-        by_family = [np.mean(np.concatenate([got["repin", c, f] for c in CORPORA])) for f in FAMILIES]
-        worst = int(np.argmin(by_family))
-        overall = np.mean(np.concatenate([got[k] for k in got if k[0] == "repin"]))
-        colour = np.mean(np.concatenate([got[k] for k in got if k[0] == "variant"]))
-        print(f"| {rule_name(rule)} | {overall:.4f} | {by_family[worst]:.3f} ({list(FAMILIES)[worst]}) | "
-              + " | ".join(percent(got["distinct", c].mean(), 3) for c in CORPORA) + f" | {percent(colour, 1)} |")
+    for rule in dict.fromkeys([*CANDIDATES, chosen]):
+        hits = {f: np.concatenate([repin[c, f].matched(rule) for c in CORPORA]) for f in families}
+        worst = min(families, key=lambda f: hits[f].mean())
+        colour = np.concatenate([variant[c].matched(rule) for c in COLOURFUL])
+        print(f"| {rule_name(rule)} | {np.mean(np.concatenate(list(hits.values()))):.4f} | {hits[worst].mean():.3f} "
+              f"({worst}) | " + " | ".join(percent(distinct[c].matched(rule).mean(), 3) for c in CORPORA)
+              + f" | {percent(colour.mean(), 1)} / {percent(colour[clearly].mean(), 1)} |")
 
-    print("\n## Grid\n\ndhash 4-16, phash 4-20, colour 4-64 and unused: the rules with recall ≥ 0.99 "
-          "and < 0.1 % false pairs on each low-texture corpus, fewest photo false pairs + colour variants first.\n")
-    grid = [Rule(d, p, c) for d in range(4, 17) for p in [*range(4, 21), 64] for c in [*range(4, 65, 4), 255]]
+    grid = [Rule(d, p, c) for d in range(4, 17) for p in [*range(4, 33), 64] for c in [*range(2, 17), 20, 24, 32, 255]]
     passing = [r for r in grid if recall(r) >= 0.99 and false_share(r, LOW_TEXTURE) < 0.001]
-    score = {r: (false_share(r, [c for c in CORPORA if c not in LOW_TEXTURE]) + variant_share(r),
-                 -recall(r)) for r in passing}
-    print(f"{len(passing)} of {len(grid)} rules pass.\n")
-    print("| rule | recall | worst low-texture false | worst photo false | colour variants |\n|---|---|---|---|---|")
-    for rule in sorted(passing, key=score.get)[:12]:
-        print(f"| {rule_name(rule)} | {recall(rule):.4f} | {percent(false_share(rule, LOW_TEXTURE), 3)} | "
-              f"{percent(false_share(rule, [c for c in CORPORA if c not in LOW_TEXTURE]), 3)} | "
+    print(f"\n## Grid\n\ndhash 4-16, phash 4-32 or unused, colour 2-32 or unused: {len(passing)} of {len(grid):,} "
+          "rules "
+          "have recall ≥ 0.99 and < 0.1 % false pairs on every low-texture corpus. The best by recall (worst "
+          "family, then overall), and by photo false pairs + colour variants:\n")
+    print("| rule | recall | worst family | worst low-texture false | worst photo false | colour variants |")
+    print("|---|---|---|---|---|---|")
+    by_recall = sorted(passing, key=lambda r: (-min(recall(r, fams=(f,)) for f in families), -recall(r),
+                                               false_share(r, LOW_TEXTURE)))[:6]
+    by_false = sorted(passing, key=lambda r: (false_share(r, photos) + variant_share(r), -recall(r)))[:6]
+    for rule in dict.fromkeys(by_recall + by_false):
+        print(f"| {rule_name(rule)} | {recall(rule):.4f} | {min(recall(rule, fams=(f,)) for f in families):.3f} | "
+              f"{percent(false_share(rule, LOW_TEXTURE), 3)} | {percent(false_share(rule, photos), 3)} | "
               f"{percent(variant_share(rule), 1)} |")
 
-    print(f"\n## {rule_name(chosen)}: recall per corpus and family\n")
-    print("| corpus | " + " | ".join(FAMILIES) + " | all | false pairs | colour variants |")
-    print("|---|" + "---|" * (len(FAMILIES) + 3))
+    print(f"\n## {rule_name(chosen)}\n\nRecall per corpus and family; false pairs; colour variants matched "
+          "(all / clearly recoloured).\n")
+    print("| corpus | " + " | ".join(families) + " | all | false pairs | colour variants |")
+    print("|---|" + "---|" * (len(families) + 3))
     for name in CORPORA:
-        hits = [matched(*repins[name, f], chosen) for f in FAMILIES]
-        false = matched(*distinct[name], chosen)
-        colour = f"{matched(*variants[name], chosen).mean():.3f}" if name in variants else "–"
+        hits = [repin[name, f].matched(chosen) for f in families]
+        false = distinct[name].matched(chosen)
+        colour = "–"
+        if name in variant:
+            hit = variant[name].matched(chosen)
+            colour = f"{percent(hit.mean(), 1)} / {percent(hit[data[name]['change'] >= RECOLOURED].mean(), 1)}"
         print(f"| {name} | " + " | ".join(f"{h.mean():.3f}" for h in hits) + f" | {np.mean(hits):.4f} | "
               f"{int(false.sum()):,} of {len(false):,} ({percent(false.mean(), 3)}) | {colour} |")
 
     misses = []
-    for (name, family), (a, b) in repins.items():
-        distances = pair_distances(a, b)
-        for i in np.flatnonzero(~matched(a, b, chosen)):
-            misses.append((name, family, data[name]["notes"][i][list(FAMILIES).index(family)], *distances[i]))
-    print(f"\n{len(misses)} re-pins missed; the first 12 by the largest excess over the rule:\n")
-    print("| corpus | transform | dhash | phash | colour |\n|---|---|---|---|---|")
-    excess = lambda m: max(m[3] - chosen.dhash, m[4] - chosen.phash, (m[5] - chosen.colour) / 4)  # noqa: E731
-    for m in sorted(misses, key=excess, reverse=True)[:12]:
-        print(f"| {m[0]} | {m[2]} | {m[3]} | {m[4]} | {m[5]} |")
+    for (name, family), counter in repin.items():
+        for i in np.flatnonzero(~counter.matched(chosen)):
+            misses.append((name, data[name]["notes"][i][families.index(family)], *counter.distances[i]))
+    excess = lambda m: max(m[2] / chosen.dhash, m[3] / chosen.phash, m[4] / chosen.colour)  # noqa: E731
+    print(f"\n{len(misses)} of {sum(c.total for c in repin.values()):,} re-pins missed; the 10 farthest (relative "
+          "to the rule):\n\n| corpus | re-pin | dhash | phash | colour |\n|---|---|---|---|---|")
+    for m in sorted(misses, key=excess, reverse=True)[:10]:
+        print(f"| {m[0]} | {m[1]} | {m[2]} | {m[3]} | {m[4]} |")
 
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    prints = data["quote cards"]["prints"]
-    images = prints[:, :1 + len(FAMILIES)].reshape(-1, 3)  # each card, then its re-pins
-    source = np.repeat(np.arange(n), 1 + len(FAMILIES))
-    print(f"\n## Chains: {n:,} quote cards and their {n * len(FAMILIES):,} re-pins\n\nGroups "
+    cards = np.concatenate([data["quote cards"]["served"][:repins, None], data["quote cards"]["repins"]], axis=1)
+    source = np.repeat(np.arange(repins), cards.shape[1])
+    cards = cards.reshape(-1, 3)
+    print(f"\n## Chains\n\n{repins:,} quote cards and their {repins * len(families):,} re-pins: groups "
           "(`near_duplicate_groups`) against connected components of `close_pairs` (what grouping by chains "
-          "would give). Mixed: groups holding more than one card.\n")
-    print("| rule | close pairs | largest group | groups of 2+ | mixed groups | largest component | "
-          "mixed components |\n|---|---|---|---|---|---|---|")
-    for rule in dict.fromkeys([Rule(4, 64, 255), Rule(8, 64, 255), chosen]):
-        hashes = as_hashes(images)
-        pairs = close_pairs(hashes, rule)
-        groups = near_duplicate_groups(hashes, rule)
-        components = connected_components(coo_matrix((np.ones(pairs.shape[1]), tuple(pairs)),
-                                                     shape=(len(images),) * 2), directed=False)[1]
-        row = []
+          "would give). Mixed: holding more than one card.\n")
+    print("| rule | close pairs | largest group | mixed groups | cards in mixed groups | largest component | "
+          "mixed components | cards in mixed components |\n|---|---|---|---|---|---|---|---|")
+    for rule in dict.fromkeys([Rule(4, 64, 255), Rule(12, 64, 255), chosen]):
+        pairs = close_pairs(as_hashes(cards), rule)
+        groups = near_duplicate_groups(as_hashes(cards), rule)
+        components = connected_components(coo_matrix((np.ones(pairs.shape[1]), tuple(pairs)), shape=(len(cards),) * 2),
+                                          directed=False)[1]
+        cells = []
         for labels in (groups, components):
             _, sizes = np.unique(labels, return_counts=True)
-            cards = np.unique(np.stack([labels, source]), axis=1)[0]
-            _, cards_per_label = np.unique(cards, return_counts=True)
-            row.append((sizes.max(), int((sizes > 1).sum()), int((cards_per_label > 1).sum())))
-        print(f"| {rule_name(rule)} | {pairs.shape[1]:,} | {row[0][0]:,} | {row[0][1]:,} | {row[0][2]:,} | "
-              f"{row[1][0]:,} | {row[1][2]:,} |")
+            label_card = np.unique(np.stack([labels, source]), axis=1)
+            mixed_labels, cards_per_label = np.unique(label_card[0], return_counts=True)
+            mixed = mixed_labels[cards_per_label > 1]
+            cells += [f"{sizes.max():,}", f"{len(mixed):,}", f"{len(np.unique(source[np.isin(labels, mixed)])):,}"]
+        print(f"| {rule_name(rule)} | {pairs.shape[1]:,} | " + " | ".join(cells) + " |")
+
+    served = np.concatenate([d["served"] for d in data.values()])
+    everything = np.concatenate([served, *(d["repins"].reshape(-1, 3) for d in data.values()),
+                                 *(d["variant"] for d in data.values() if "variant" in d)])
+    sets = [("distinct pictures", served)] + ([("all fingerprints", everything)] if args.search_timing else [])
+    print("\n## Search\n\n`close_pairs` (the slice-bucketed search on the difference hash; it cuts the hash into "
+          "dhash + 1 slices, so its cost grows with the threshold and with hashes whose bits are mostly 0):\n")
+    print("| fingerprints | rule | close pairs | wall |\n|---|---|---|---|")
+    for label, prints in sets:
+        for rule in dict.fromkeys([Rule(4, 64, 255), chosen]):
+            t = time.perf_counter()
+            found = close_pairs(as_hashes(prints), rule)
+            seconds = time.perf_counter() - t
+            print(f"| {len(prints):,} {label} | {rule_name(rule)} | {found.shape[1]:,} | {seconds:.2f} s |")
     print(f"\ntotal wall time: {time.perf_counter() - start:.0f} s")
 
 

@@ -14,7 +14,7 @@ from conftest import small_config
 from pinclass.cleaning import check_rows, merge_checks
 from pinclass.demo_crawl import category_image
 from pinclass.config import validate_config
-from pinclass.images import dhash, mean_colour, phash
+from pinclass.images import content_box, dhash, fingerprints, mean_colour, phash
 from pinclass.ingest import image_id
 from pinclass.near_duplicates import HASH_COLUMNS, Rule, close_pairs, groups_with_both, matches, near_duplicate_groups
 from pinclass.sampling import split_summary
@@ -29,10 +29,6 @@ def picture(category, seed, size=256):
 
 def distance(a, b):
     return int(np.bitwise_count(np.uint64(a) ^ np.uint64(b)))
-
-
-def fingerprints(image) -> dict:
-    return {"dhash": dhash(image), "phash": phash(image), "colour": mean_colour(image)}
 
 
 def as_arrays(rows: list[dict]) -> dict:
@@ -62,10 +58,21 @@ def test_the_same_picture_in_another_colour_is_not_a_near_duplicate():
 
 
 def test_the_hashes_bits_run_as_documented():
-    # 9×8 pixels, 4 dark columns then 5 light: each row's only rise is from pixel 3 to 4 (bit 3 of 8)
-    image = Image.fromarray(np.repeat([[0] * 4 + [255] * 5], 8, axis=0).astype(np.uint8)).convert("RGB")
+    # 9×8 pixels (no frame), 4 dark columns then 5 light: each row's only rise is from pixel 3 to 4 (bit 3 of 8)
+    image = Image.fromarray(np.repeat([[60] * 4 + [200] * 5], 8, axis=0).astype(np.uint8)).convert("RGB")
     assert dhash(image) == int("00010000" * 8, 2)
     assert mean_colour(Image.new("RGB", (10, 10), (1, 2, 3))) == 0x010203
+
+
+def test_a_border_or_a_trim_changes_the_frame_not_the_fingerprints():
+    original = picture(2, 4, size=240)
+    framed = Image.new("RGB", (252, 252), (0, 0, 0))
+    framed.paste(original, (6, 6))  # a black border of 6 px
+    assert content_box(framed) != (0, 0, 252, 252)
+    trimmed = original.crop((3, 0, 240, 237))
+    for copy in (framed, trimmed):
+        assert match(fingerprints(original), fingerprints(copy), DEFAULT)
+    assert fingerprints(original)["phash"] >> 63 == 0  # the constant term's bit is always 0
 
 
 def brute_force_pairs(hashes: dict, rule: Rule) -> set:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pinclass.atomic import write_parquet
-from pinclass.sampling import SampleError, draw_sample, resplit, split_summary
+from pinclass.sampling import SampleError, assign_groups, draw_sample, group_keys, resplit, split_summary
 
 CATEGORIES = ["animals", "art", "travel"]
 
@@ -181,7 +181,14 @@ def test_the_summary_counts_every_fold_and_the_test_groups():
         assert summary["categories"][category]["folds"] == expected
     test = sample[sample["split"] == "test"]
     assert summary["test_groups"] == test.groupby(["user", "board"]).ngroups > 0
-    assert summary["missing_from_a_fold"] == []
+    assert sum(v["test_groups"] for v in summary["categories"].values()) == summary["test_groups"]  # boards: one category
+    assert summary["missing_from_a_fold"] == [] and summary["without_test_images"] == []
+    # a category held by two big boards gets no test image at 20 % (either board overshoots): said, not hidden
+    two = sample[sample["label"] == 2].assign(board=lambda f: np.where(f.index % 2, "big1", "big2"), user="u")
+    lopsided = pd.concat([sample[sample["label"] != 2], two])
+    split, _ = assign_groups(group_keys(lopsided, "board"), lopsided["label"].to_numpy(), 3, 0.2, 2,
+                             np.random.default_rng(0))
+    assert "travel" in split_summary(lopsided.assign(split=split), CATEGORIES, 0.2, "board")["without_test_images"]
     # a category in fewer boards than folds is listed
     few = sample[(sample["label"] != 2) | sample["board"].isin(["board0", "board3"])]
     assert "travel" in split_summary(few, CATEGORIES, 0.2, "board")["missing_from_a_fold"] or \

@@ -6,7 +6,7 @@ from pinclass.table import RANDOM_WEIGHTS_NOTE
 CLEAN = {"files_found": 975, "clean": 960, "rejected": 15, "duplicate_conflicts": [{}],
          "rejected_by_reason": {"unreadable": 3, "duplicate": 2, "excluded_category": 10}}
 SAMPLE = {"group_by": "board", "groups": 41, "test_groups": 9, "test_fraction": 0.2, "tolerance": 0.02,
-          "outside_tolerance": ["art"], "missing_from_a_fold": ["travel"],
+          "outside_tolerance": ["art"], "missing_from_a_fold": ["travel"], "without_test_images": [],
           "categories": {"art": {"images": 24, "test": 7, "test_share": 0.2917},
                          "travel": {"images": 24, "test": 5, "test_share": 0.2083}}}
 NOTE = f"> **{RANDOM_WEIGHTS_NOTE}**"
@@ -23,7 +23,7 @@ def test_the_summary_holds_each_part_once_with_the_note_on_top():
     assert "| excluded_category | 10 |" in text and "| unreadable | 3 |" in text
     assert "Identical files under different categories (label noise, one copy kept): 1." in text
     assert "Sample: 48 images in 2 categories, 12 for test, split `group_by: board` (41 groups, 9 in test)" in text
-    assert "off the test share of 0.2: art; missing from a cross-validation fold: travel." in text
+    assert "off the test share of 0.2: art; missing from a cross-validation fold: travel; without test images: none." in text
     assert "| b0 | 0.500 | 0.500 |" in text and "Each test image's cosine similarity" in text
     assert "Chance level (1/32 classes): 0.031." in text
     sections = [line for line in lines if line.startswith("## ")]

@@ -78,13 +78,109 @@ def resize(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
 
 
+FRAME_SIDE = 96  # content_box works on a box-filtered copy this many px on its shorter side
+FRAME_LEVELS = 32  # a near-white pixel has every channel >= 255 - this, a near-black one <= this
+FRAME_SHARE = 0.97  # a line is near-white / near-black / of one colour when this share of its pixels is
+BLEND_LEVELS = 16  # of one colour: every channel within this many levels of the line's median
+BLEND_LINES = 2  # lines of one other colour skipped between near-white / near-black ones (a resized border's blend)
+DHASH_DEAD_ZONE = 2.0  # grey levels a right neighbour must be brighter by for a difference-hash bit
+PHASH_DEAD_ZONE = 0.1  # share of the RMS of the DCT terms a term must exceed for a DCT-hash bit
+GREY = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as Pillow's convert("L")
+
+
+def _frame_lines(white: np.ndarray, black: np.ndarray, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each line (k lines of m pixels: white, black k × m, planes 3 × k × m): whether it is near-white
+    or near-black, and whether it is of one colour."""
+    extreme = (white.mean(1) >= FRAME_SHARE) | (black.mean(1) >= FRAME_SHARE)
+    deviation = np.abs(planes - np.median(planes, axis=2, keepdims=True)).max(0)
+    return extreme, (deviation <= BLEND_LEVELS).mean(1) >= FRAME_SHARE
+
+
+def _strip(white: np.ndarray, black: np.ndarray, planes: np.ndarray) -> int:
+    """How many lines, from the first, are frame: near-white or near-black lines, and up to BLEND_LINES
+    lines of one other colour when a near-white or near-black line follows. Lines are looked at as far
+    as the frame goes, 4 first and twice as many each time after."""
+    extreme, uniform = np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    stripped = i = 0
+    while i < len(white):
+        if i + BLEND_LINES >= len(extreme) and len(extreme) < len(white):
+            more = slice(len(extreme), 2 * len(extreme) + 4)
+            more = _frame_lines(white[more], black[more], planes[:, more])
+            extreme, uniform = np.concatenate([extreme, more[0]]), np.concatenate([uniform, more[1]])
+            continue
+        if extreme[i]:
+            i += 1
+            stripped = i
+            continue
+        j = i
+        while j < len(extreme) and j - i < BLEND_LINES and uniform[j] and not extreme[j]:
+            j += 1
+        if j == i or j == len(extreme) or not extreme[j]:
+            break
+        i = j
+    return stripped
+
+
+def content_box(image: Image.Image) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the picture inside its frame: near-white and near-black lines
+    stripped from every side, in rounds until none is left (a border on one side hides the margin along
+    the others). A border, a trim of a margin or a letterbox then changes the box, not the content, so
+    the fingerprints below, taken inside it, survive them. Found on a box-filtered copy FRAME_SIDE px on
+    its shorter side (grain and JPEG ringing averaged away); the whole picture when little would be left."""
+    w, h = image.size
+    scale = min(1.0, FRAME_SIDE / min(w, h))
+    small = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    planes = np.ascontiguousarray(np.asarray(small, dtype=np.int16).transpose(2, 0, 1))  # 3 × rows × columns
+    white, black = (planes >= 255 - FRAME_LEVELS).all(0), (planes <= FRAME_LEVELS).all(0)
+    columns = white.T, black.T, planes.transpose(0, 2, 1)
+    sh, sw = white.shape
+    left, top, right, bottom = 0, 0, sw, sh
+    for _ in range(4):
+        before = (left, top, right, bottom)
+        if bottom - top > 2:
+            top += _strip(white[top:bottom - 1, left:right], black[top:bottom - 1, left:right],
+                          planes[:, top:bottom - 1, left:right])
+        if bottom - top > 2:
+            bottom -= _strip(white[bottom - 1:top:-1, left:right], black[bottom - 1:top:-1, left:right],
+                             planes[:, bottom - 1:top:-1, left:right])
+        if right - left > 2:
+            left += _strip(columns[0][left:right - 1, top:bottom], columns[1][left:right - 1, top:bottom],
+                           columns[2][:, left:right - 1, top:bottom])
+        if right - left > 2:
+            right -= _strip(columns[0][right - 1:left:-1, top:bottom], columns[1][right - 1:left:-1, top:bottom],
+                            columns[2][:, right - 1:left:-1, top:bottom])
+        if (left, top, right, bottom) == before:
+            break
+    if right - left < max(2, sw // 10) or bottom - top < max(2, sh // 10):
+        return (0, 0, w, h)
+    return (round(left * w / sw), round(top * h / sh), round(right * w / sw), round(bottom * h / sh))
+
+
+def _content(image: Image.Image) -> Image.Image:
+    box = content_box(image)
+    return image if box == (0, 0, *image.size) else image.crop(box)
+
+
+def _grey(image: Image.Image, size: tuple[int, int], resample) -> np.ndarray:
+    return np.asarray(image.resize(size, resample), dtype=np.float64) @ GREY
+
+
+def _bits(flags: np.ndarray) -> int:
+    return int(np.packbits(flags.ravel()).view(">u8")[0])
+
+
 def dhash(image: Image.Image) -> int:
-    """64-bit difference hash: the picture box-filtered to 9×8, in grey; bit i (row-major, the first
-    bit most significant) says whether a pixel's right neighbour is brighter than it. A resized or
-    re-encoded copy keeps nearly all bits. Krawetz's idea, as the `imagehash` package has it, but not
-    bit for bit the same: imagehash converts to grey first and resizes with Lanczos."""
-    small = np.asarray(image.resize((9, 8), Image.Resampling.BOX).convert("L"), dtype=np.int16)
-    return int(np.packbits(small[:, 1:] > small[:, :-1]).view(">u8")[0])
+    """64-bit difference hash of the picture inside its frame (`content_box`): shrunk to 9×8 with
+    Pillow's bicubic filter (smoother than a box: a fine pattern or a shift of a few pixels moves cells
+    less), in grey; bit i (row-major, the first bit most significant) says whether a pixel's right
+    neighbour is brighter by more than DHASH_DEAD_ZONE levels, so that flat areas give steady 0s rather
+    than bits JPEG noise flips. Krawetz's idea, not bit for bit imagehash's."""
+    return _dhash(_content(image))
+
+
+def _dhash(content: Image.Image) -> int:
+    small = _grey(content, (9, 8), Image.Resampling.BICUBIC)
+    return _bits(small[:, 1:] - small[:, :-1] > DHASH_DEAD_ZONE)
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -99,20 +195,36 @@ _DCT32 = _dct_matrix(32)
 
 
 def phash(image: Image.Image) -> int:
-    """64-bit DCT hash: the picture box-filtered to 32×32, in grey, its 2-D DCT, and of the 8×8
-    lowest frequencies (row-major, the first bit most significant) whether each is above their median
-    (the constant term included, as imagehash does). It describes the picture's coarse layout, where
-    the difference hash describes edges between neighbouring cells: pictures with little texture
-    that the one cannot tell apart the other often can."""
-    grey = np.asarray(image.resize((32, 32), Image.Resampling.BOX).convert("L"), dtype=np.float64)
-    low = (_DCT32 @ grey @ _DCT32.T)[:8, :8]
-    return int(np.packbits(low > np.median(low)).view(">u8")[0])
+    """64-bit DCT hash of the picture inside its frame: shrunk to 32×32 (bilinear), in grey, its 2-D
+    DCT, and of the 8×8 lowest frequencies (row-major, the first bit most significant) whether each is
+    above PHASH_DEAD_ZONE times their RMS; the first bit, the constant term, is 0. It describes the
+    coarse layout (a quote card's lines), where the difference hash describes edges between cells.
+    Not imagehash's median threshold: a smooth or flat picture has most terms near 0, and bits set
+    by a median among them flip with any re-encode."""
+    return _phash(_content(image))
+
+
+def _phash(content: Image.Image) -> int:
+    grey = _grey(content, (32, 32), Image.Resampling.BILINEAR)
+    terms = (_DCT32 @ grey @ _DCT32.T)[:8, :8].ravel()[1:]
+    threshold = PHASH_DEAD_ZONE * np.sqrt(np.mean(terms ** 2))
+    return _bits(np.concatenate([[False], terms > threshold]))
 
 
 def mean_colour(image: Image.Image) -> int:
-    """The picture's mean colour, 0xRRGGBB: the grey hashes cannot see colour, this can."""
-    r, g, b = (round(v) for v in np.asarray(image.resize((1, 1), Image.Resampling.BOX), dtype=np.float64)[0, 0])
+    """The mean colour of the picture inside its frame, 0xRRGGBB: the grey hashes cannot see colour, this can."""
+    return _mean_colour(_content(image))
+
+
+def _mean_colour(content: Image.Image) -> int:
+    r, g, b = (round(v) for v in np.asarray(content.resize((1, 1), Image.Resampling.BOX), dtype=np.float64)[0, 0])
     return (r << 16) | (g << 8) | b
+
+
+def fingerprints(image: Image.Image) -> dict:
+    """The three near-duplicate fingerprints (`dhash`, `phash`, `colour`), the frame found once."""
+    content = _content(image)
+    return {"dhash": _dhash(content), "phash": _phash(content), "colour": _mean_colour(content)}
 
 
 def inspect_image(path, min_size: int) -> dict:
@@ -133,8 +245,7 @@ def inspect_image(path, min_size: int) -> dict:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format
             rgb = decode_rgb(image)
-            (width, height), fingerprints = rgb.size, {"dhash": dhash(rgb), "phash": phash(rgb),
-                                                       "colour": mean_colour(rgb)}
+            (width, height), prints = rgb.size, fingerprints(rgb)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageRejected("too_large", str(error)) from None
     except Image.UnidentifiedImageError:
@@ -144,4 +255,4 @@ def inspect_image(path, min_size: int) -> dict:
     if min(width, height) < min_size:
         raise ImageRejected("too_small", f"{width}x{height} is below the minimum side of {min_size} px")
     return {"width": width, "height": height, "format": fmt, "sha256": hashlib.sha256(data).hexdigest(),
-            **fingerprints}
+            **prints}

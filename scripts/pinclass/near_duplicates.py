@@ -12,10 +12,12 @@ Groups do not chain: images are taken in their given order (cleaning: path order
 the first earlier representative it matches, or becomes one. So every member of a group matches
 the image kept for it, and `drop` never removes a picture far from the one it keeps.
 
-Finding the candidate pairs does not compare all pairs: the 64 bits of the difference hash are cut
-into Rule.dhash + 1 slices, and two hashes within Rule.dhash bits agree exactly on at least one
-slice (pigeonhole), so only hashes sharing a slice value are compared — near-linear in the number
-of images for hashes that spread over the slice values.
+Finding the pairs does not compare all pairs: the 64 bits of the difference hash are cut into
+Rule.dhash + 1 slices, and two hashes within Rule.dhash bits agree exactly on at least one slice
+(pigeonhole); two mean colours within Rule.colour levels share one of each one's eight colour
+blocks. Only
+fingerprints sharing a slice value and a block are compared — near-linear in the number of images
+while fingerprints spread over slice values and colours.
 """
 
 from collections.abc import Mapping
@@ -57,22 +59,40 @@ def matches(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], rule: Rule
     return (bits("dhash") <= rule.dhash) & (bits("phash") <= rule.phash) & (colour <= rule.colour)
 
 
-def candidate_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
-    """(2, m) positions of the pairs of distinct `hashes` (uint64) within `max_distance` bits; a pair
-    may appear more than once."""
-    hashes = np.asarray(hashes, dtype=np.uint64)
+def _colour_blocks(colour: np.ndarray, max_levels: int) -> np.ndarray:
+    """Each colour's blocks, shape (copies, n): two colours within max_levels on every channel share at
+    least one block — per channel the cell v // (max_levels + 1) or the next one up, the 8
+    combinations (one copy, all zeros, when the colour check is off)."""
+    if max_levels >= 255:
+        return np.zeros((1, len(colour)), dtype=np.uint64)
+    cells = _channels(colour) // (max_levels + 1)
+    return np.stack([((cells[:, 0] + dr) * 4096 + (cells[:, 1] + dg) * 64 + cells[:, 2] + db).astype(np.uint64)
+                     for dr in (0, 1) for dg in (0, 1) for db in (0, 1)])
+
+
+def candidate_pairs(hashes: Mapping[str, np.ndarray], rule: Rule) -> np.ndarray:
+    """(2, m) positions of pairs of distinct fingerprints that are near-duplicates under `rule`; a pair
+    may appear more than once. Only fingerprints that share a colour block (`_colour_blocks`) and one
+    of the rule.dhash + 1 slices of the difference hash (pigeonhole) are compared."""
+    dhash = np.asarray(hashes["dhash"], dtype=np.uint64)
+    blocks = _colour_blocks(np.asarray(hashes["colour"]), rule.colour)
+    n = len(dhash)
     found = [np.zeros((2, 0), dtype=np.int64)]
-    bounds = np.linspace(0, 64, max_distance + 2).round().astype(int)
+    bounds = np.linspace(0, 64, rule.dhash + 2).round().astype(int)
     for low, high in zip(bounds[:-1], bounds[1:]):
-        key = (hashes >> np.uint64(low)) & np.uint64((1 << (high - low)) - 1)
-        order = np.argsort(key, kind="stable")
+        # one number for (block, slice value) per copy: equal pairs give equal keys; a collision only
+        # adds a candidate, which `matches` then turns down
+        part = (dhash >> np.uint64(low)) & np.uint64((1 << (high - low)) - 1)
+        key = ((blocks * np.uint64(0x9E3779B97F4A7C15)) ^ part).ravel()
+        order = np.argsort(key)
         key = key[order]
-        for offset in range(1, len(order)):  # runs of equal slice values, compared at growing offsets
+        for offset in range(1, len(order)):  # runs of equal keys, compared at growing offsets
             same = key[offset:] == key[:-offset]
             if not same.any():
                 break
-            a, b = order[:-offset][same], order[offset:][same]
-            close = np.bitwise_count(hashes[a] ^ hashes[b]) <= max_distance
+            a, b = order[:-offset][same] % n, order[offset:][same] % n
+            close = (a != b) & matches({c: v[a] for c, v in hashes.items()}, {c: v[b] for c, v in hashes.items()},
+                                       rule)
             found.append(np.stack([a[close], b[close]]))
     return np.concatenate(found, axis=1)
 
@@ -88,9 +108,7 @@ def close_pairs(hashes: Mapping[str, np.ndarray], rule: Rule) -> np.ndarray:
     unique = table[new]
     inverse = np.empty(len(order), dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
-    pairs = _distinct(candidate_pairs(unique[:, 0], rule.dhash), len(unique))
-    keep = matches(dict(zip(HASH_COLUMNS, unique[pairs[0]].T)), dict(zip(HASH_COLUMNS, unique[pairs[1]].T)), rule)
-    pairs = pairs[:, keep]
+    pairs = _distinct(candidate_pairs(dict(zip(HASH_COLUMNS, unique.T)), rule), len(unique))
     # back to images: every image of one fingerprint with every image of the other, and repeats
     members = np.argsort(inverse, kind="stable")
     starts = np.searchsorted(inverse[members], np.arange(len(unique) + 1))

@@ -116,9 +116,10 @@ def assign_groups(keys: np.ndarray, labels: np.ndarray, n_classes: int, test_fra
 def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: float, group_by: str,
                   rule: Rule | None = None) -> dict:
     """Per category: images, test images, test share and images per fold; the categories whose share
-    is more than TOLERANCE from test_fraction (grouping can only move whole groups) and those missing
-    from a fold; with group_by, how many groups and how many of them in test; with `rule`, how many
-    test images have a near-duplicate in train."""
+    is more than TOLERANCE from test_fraction (grouping can only move whole groups), those missing
+    from a fold and those without any test image; with group_by, how many groups and how many of them
+    in test, overall and per category; with `rule`, how many test images have a near-duplicate in
+    train."""
     per, missing = {}, []
     folds = sorted(int(f) for f in sample.loc[sample["split"] == "train", "fold"].unique())
     for label, category in enumerate(categories):
@@ -131,11 +132,15 @@ def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: fl
             missing.append(category)
     off = sorted(c for c, v in per.items() if abs(v["test_share"] - test_fraction) > TOLERANCE + 1e-9)  # 0.18 is in
     summary = {"group_by": group_by, "test_fraction": test_fraction, "tolerance": TOLERANCE,
-               "categories": per, "outside_tolerance": off, "missing_from_a_fold": missing}
+               "categories": per, "outside_tolerance": off, "missing_from_a_fold": missing,
+               "without_test_images": [c for c, v in per.items() if v["images"] and not v["test"]]}
     if group_by != "none":
         keys = group_keys(sample, group_by)
+        test = sample["split"].to_numpy() == "test"
         summary["groups"] = int(len(np.unique(keys)))
-        summary["test_groups"] = int(len(np.unique(keys[sample["split"].to_numpy() == "test"])))
+        summary["test_groups"] = int(len(np.unique(keys[test])))
+        for label, category in enumerate(categories):  # the units the intervals resample, per category
+            per[category]["test_groups"] = int(len(np.unique(keys[test & (sample["label"].to_numpy() == label)])))
     if rule is not None:
         split = sample["split"].to_numpy()
         both = groups_with_both(near_duplicate_groups({c: sample[c].to_numpy() for c in HASH_COLUMNS}, rule), split)

@@ -38,7 +38,8 @@ def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, compar
               + "; categories more than "
               f"{100 * sample['tolerance']:.0f} points off the test share of {sample['test_fraction']:g}: "
               f"{', '.join(sample['outside_tolerance']) or 'none'}; missing from a cross-validation fold: "
-              f"{', '.join(sample['missing_from_a_fold']) or 'none'}."]
+              f"{', '.join(sample['missing_from_a_fold']) or 'none'}; without test images: "
+              f"{', '.join(sample.get('without_test_images', [])) or 'none'}."]
     if "near_duplicate_test_images" in sample:
         lines.append(f"Test images with a near-duplicate in train: {sample['near_duplicate_test_images']:,}.")
     lines += ["", "## Test macro F1", "", table_body, "",
