@@ -259,6 +259,7 @@ def run_stage(stage: str, root: Path, results: Path, config: dict, threads: int)
     from pinclass.atomic import read_table, write_json, write_parquet
     from pinclass.cleaning import check_rows, merge_checks, read_shard
     from pinclass.ingest import ingest
+    from pinclass.near_duplicates import Rule
 
     try:  # reset the peak (VmHWM) to the RSS after imports
         Path("/proc/self/clear_refs").write_text("5")
@@ -283,7 +284,8 @@ def run_stage(stage: str, root: Path, results: Path, config: dict, threads: int)
         with open(results / "ingest_summary.json") as f:
             ingest_summary = json.load(f)
         clean, rejected, summary = merge_checks(read_table(results / "raw.parquet"), checks,
-                                                read_table(results / "ingest_rejected.parquet"), ingest_summary)
+                                                read_table(results / "ingest_rejected.parquet"), ingest_summary,
+                                                config["clean"]["near_duplicates"], Rule.from_config(config["clean"]))
         write_parquet(rejected, results / "rejected.parquet")
         write_json(summary, results / "clean_summary.json")
         write_parquet(clean, results / "clean.parquet")

@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
+from pinclass.config import repository_config  # noqa: E402
 from pinclass.demo_crawl import category_image  # noqa: E402
 from pinclass.images import fingerprints  # noqa: E402
 from pinclass.near_duplicates import HASH_COLUMNS, Rule, close_pairs, matches, near_duplicate_groups  # noqa: E402
@@ -418,14 +419,14 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1000, help="pictures per corpus, all pairs of which are distinct")
     parser.add_argument("--repins", type=int, default=1000, help="of those, how many get re-pins and a colour variant")
     parser.add_argument("--quick", action="store_true", help="--n 250 --repins 250, for a first look")
-    parser.add_argument("--rule", default="11,24,7", help="the rule to detail: dhash,phash,colour")
+    parser.add_argument("--rule", help="the rule to detail: dhash,phash,colour (default: config's clean.near_duplicate_*)")
     parser.add_argument("--search-timing", action="store_true",
                         help="also time close_pairs over every fingerprint (re-pins included: minutes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     n, repins = (250, 250) if args.quick else (args.n, min(args.repins, args.n))
-    chosen = parse_rule(args.rule)
+    chosen = parse_rule(args.rule) if args.rule else Rule.from_config(repository_config()["clean"])
     families = list(FAMILIES)
     command = "PYTHONPATH=scripts " + shlex.join([sys.executable.replace(os.getcwd() + "/", ""), *sys.argv])
     print(f"# Near-duplicate quality\n\ncommand: `{command}`\n\n{n:,} pictures per corpus, {repins:,} of them with "

@@ -686,11 +686,11 @@ def test_nn_training_loop_follows_keras_fit_step_for_step():
 def test_nn_validation_part_is_stratified_and_seeded():
     y = np.repeat(np.arange(4), 30)
     nn = KerasMLPClassifier(validation_fraction=0.2, random_state=3)
-    fit_rows, val_rows = nn._validation_split(y)
+    fit_rows, val_rows = nn._validation_split(y, None)
     assert np.bincount(y[val_rows]).tolist() == [6, 6, 6, 6]
     assert sorted(np.concatenate([fit_rows, val_rows]).tolist()) == list(range(120))
-    assert np.array_equal(val_rows, KerasMLPClassifier(validation_fraction=0.2, random_state=3)._validation_split(y)[1])
-    assert not np.array_equal(val_rows, KerasMLPClassifier(validation_fraction=0.2, random_state=4)._validation_split(y)[1])
+    assert np.array_equal(val_rows, KerasMLPClassifier(validation_fraction=0.2, random_state=3)._validation_split(y, None)[1])
+    assert not np.array_equal(val_rows, KerasMLPClassifier(validation_fraction=0.2, random_state=4)._validation_split(y, None)[1])
 
 
 def test_nn_early_stopping_restores_the_best_epoch():

@@ -9,16 +9,20 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageOps
 
+from conftest import small_config
 from pinclass.atomic import read_table, write_parquet
-from pinclass.cleaning import SHARD_COLUMNS, check_rows, merge_checks, read_shard, run_indexed
+from pinclass.config import validate_config
+from pinclass.cleaning import CHECK_DTYPES, SHARD_COLUMNS, check_rows, merge_checks, read_shard, run_indexed
 from pinclass.images import decode_rgb, load_rgb
 from pinclass.shards import shard_rows
 from pinclass.demo_crawl import category_image, make_demo_crawl, write_image
 from pinclass.ingest import ingest_crawl, image_id
+from pinclass.near_duplicates import Rule
 
 CATEGORIES = ["animals", "art", "travel"]
 EXCLUDE = ["none", "other"]
 LIMITS = {"min_size": 32, "max_pixels": 20_000_000}
+RULE = Rule.from_config(validate_config(small_config())["clean"])  # the schema's defaults
 
 
 def base_image(category=0, seed=0):
@@ -36,7 +40,7 @@ def clean_files(root, files: dict, **limits):
     raw = make_raw(root, files)
     checks = check_rows(raw, root, CATEGORIES, EXCLUDE, **(LIMITS | limits))
     empty = pd.DataFrame(columns=["image_id", "path", "category", "reason", "detail"]).astype("string")
-    return merge_checks(raw, checks, empty, {})
+    return merge_checks(raw, checks, empty, {}, "keep", RULE)
 
 
 def one(root, kind, category="art", **limits):
@@ -124,7 +128,7 @@ def _demo(tmp_path):
 def _clean_sharded(root, raw, ingest_rejected, ingest_summary, shards, threads=1):
     checks = pd.concat([check_rows(shard_rows(raw, i, shards), root, CATEGORIES, EXCLUDE, **LIMITS,
                                    threads=threads) for i in range(shards)], ignore_index=True)
-    return merge_checks(raw, checks, ingest_rejected, ingest_summary)
+    return merge_checks(raw, checks, ingest_rejected, ingest_summary, "keep", RULE)
 
 
 def test_every_file_found_ends_in_clean_or_rejected_exactly_once(tmp_path):
@@ -160,20 +164,21 @@ def test_missing_shard_rows_are_refused(tmp_path):
     root, raw, ingest_rejected, ingest_summary = _demo(tmp_path)
     checks = check_rows(shard_rows(raw, 0, 2), root, CATEGORIES, EXCLUDE, **LIMITS)
     with pytest.raises(ValueError, match="clean shards cover"):
-        merge_checks(raw, checks, ingest_rejected, ingest_summary)
+        merge_checks(raw, checks, ingest_rejected, ingest_summary, "keep", RULE)
 
 
 def test_checks_in_any_order_and_repeated_ids_refused(tmp_path):
     root, raw, ingest_rejected, ingest_summary = _demo(tmp_path)
     checks = check_rows(raw, root, CATEGORIES, EXCLUDE, **LIMITS)
-    in_order = merge_checks(raw, checks, ingest_rejected, ingest_summary)
-    shuffled = merge_checks(raw, checks.sample(frac=1, random_state=0), ingest_rejected, ingest_summary)
+    in_order = merge_checks(raw, checks, ingest_rejected, ingest_summary, "keep", RULE)
+    shuffled = merge_checks(raw, checks.sample(frac=1, random_state=0), ingest_rejected, ingest_summary, "keep",
+                            RULE)
     pd.testing.assert_frame_equal(in_order[0], shuffled[0])
     pd.testing.assert_frame_equal(in_order[1], shuffled[1])
     assert in_order[2] == shuffled[2]
     repeated = pd.concat([checks.iloc[1:], checks.iloc[2:3]], ignore_index=True)  # right length, one id twice
     with pytest.raises(ValueError, match="clean shards cover .* missing or repeated"):
-        merge_checks(raw, repeated, ingest_rejected, ingest_summary)
+        merge_checks(raw, repeated, ingest_rejected, ingest_summary, "keep", RULE)
 
 
 def test_duplicates_and_conflicts_match_their_definition():
@@ -192,11 +197,11 @@ def test_duplicates_and_conflicts_match_their_definition():
                            "width": [None if r else 64 for r in reason], "height": [None if r else 48 for r in reason],
                            "format": [None if r else "PNG" for r in reason],
                            "sha256": [None if r else f"{h:064x}" for r, h in zip(reason, copy_of)],
-                           "dhash": [None if r else int(far_apart[h]) for r, h in zip(reason, copy_of)]})
-    checks = checks.astype({"image_id": "string", "reason": "string", "detail": "string", "width": "Int32",
-                            "height": "Int32", "format": "string", "sha256": "string", "dhash": "UInt64"})
+                           "dhash": [None if r else int(far_apart[h]) for r, h in zip(reason, copy_of)],
+                           "phash": [None if r else 0 for r in reason], "colour": [None if r else 0 for r in reason]})
+    checks = checks.astype(CHECK_DTYPES)
     empty = pd.DataFrame(columns=["image_id", "path", "category", "reason", "detail"]).astype("string")
-    clean, rejected, summary = merge_checks(raw, checks, empty, {})
+    clean, rejected, summary = merge_checks(raw, checks, empty, {}, "keep", RULE)
 
     merged = raw.merge(checks, on="image_id")
     passed = merged[merged["reason"].isna()].sort_values("path")

@@ -80,7 +80,8 @@ def test_a_fusion_concatenates_its_members_features_row_by_row(complete_run):
 def test_an_ensemble_is_the_soft_vote_of_its_cells(complete_run):
     workdir, _ = complete_run
     cells = [pq.read_table(workdir / f"results/predictions/{cell}.parquet") for cell in ENSEMBLES["vote"]]
-    mean = np.mean([features_matrix(t.rename_columns(["image_id", "label", "predicted", "features"]))
+    mean = np.mean([features_matrix(t.select(["image_id", "label", "predicted", "probabilities"])
+                                    .rename_columns(["image_id", "label", "predicted", "features"]))
                     for t in cells], axis=0)
     vote = pd.read_parquet(workdir / "results/predictions/vote/ensemble.parquet")
     assert list(vote["predicted"]) == list(mean.argmax(axis=1))
