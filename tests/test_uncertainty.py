@@ -396,12 +396,17 @@ def test_a_board_resample_keeps_each_boards_pins_together_and_each_categorys_boa
     y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
     board = np.array(["a", "a", "b", "c", "c", "d", "d", "e", "e"])
     unit_of, strata = uncertainty.resampling_units(y_true, board)
-    np.testing.assert_array_equal(unit_of, [0, 0, 1, 2, 2, 3, 3, 4, 4])
-    np.testing.assert_array_equal(strata, [0, 0, 1, 2, 2])
-    draws = resample_indices(5, 200, seed=1, strata=strata)
-    assert all(sorted(strata[row]) == [0, 0, 1, 2, 2] for row in draws)  # per category, as many boards
+    # category 1's only board (c) is resampled by its images: alone, it would be redrawn every time
+    np.testing.assert_array_equal(unit_of, [2, 2, 3, 1, 0, 4, 4, 5, 5])
+    np.testing.assert_array_equal(strata, [1, 1, 0, 0, 2, 2])
+    draws = resample_indices(len(strata), 200, seed=1, strata=strata)
+    assert all(sorted(strata[row]) == sorted(strata) for row in draws)  # per category, as many units
+    assert any(sorted(row[strata[row] == 0]) == [2, 2] for row in draws)  # board a drawn twice: boards resampled
     result = bootstrap_ci(y_true, y_true, 3, n_boot=50, seed=0, units=board, unit="board")
     assert result["unit"] == "board" and result["method"] == "percentile bootstrap over test boards, stratified by category"
+    single = bootstrap_ci(np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 0, 1, 1, 0]), 2, n_boot=200, seed=0,
+                          units=np.array(["a", "a", "a", "b", "b", "b"]), unit="board")
+    assert single["low"] < single["macro_f1"] < single["high"]  # one board per category: still an interval
     with pytest.raises(ValueError, match="needs each test image's board"):
         uncertainty.predictions_ci(frame(list("abc"), [0, 1, 1], [0, 1, 0]), 2, unit="board")
 

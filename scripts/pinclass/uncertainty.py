@@ -127,14 +127,26 @@ def _count_dtype(n: int):
 def resampling_units(y_true: np.ndarray, units=None) -> tuple[np.ndarray, np.ndarray]:
     """(each image's unit 0..U-1, each unit's stratum): units = None resamples images (each its own
     unit); otherwise one value per image naming its board or user. A unit's stratum is the most
-    frequent true label among its images (ties: the lowest)."""
+    frequent true label among its images (ties: the lowest). A category with a single unit has its
+    images resampled instead: one board, redrawn in every resample, would show no uncertainty at all
+    (and pooling such categories would drop some from resamples, scoring them 0)."""
     if units is None:
         return np.arange(y_true.size), y_true
     _, unit_of = np.unique(np.asarray(units), return_inverse=True)
     unit_of = unit_of.ravel()
     counts = np.zeros((unit_of.max() + 1, y_true.max() + 1), dtype=np.int64)
     np.add.at(counts, (unit_of, y_true), 1)
-    return unit_of, counts.argmax(axis=1)
+    stratum_of_unit = counts.argmax(axis=1)
+    image_stratum = stratum_of_unit[unit_of]
+    values, sizes = np.unique(stratum_of_unit, return_counts=True)
+    alone = np.isin(image_stratum, values[sizes == 1])  # the images of a category's only unit
+    if alone.any():
+        _, unit_of = np.unique(np.where(alone, -1 - np.arange(y_true.size), unit_of), return_inverse=True)
+        unit_of = unit_of.ravel()
+        image_stratum = np.where(alone, y_true, image_stratum)
+    strata = np.empty(unit_of.max() + 1, dtype=np.int64)
+    strata[unit_of] = image_stratum
+    return unit_of, strata
 
 
 def _bootstrap_macro_f1(y_true: np.ndarray, predictions, n_classes: int, n_boot: int, seed: int,
