@@ -157,6 +157,8 @@ def content_box(image: Image.Image) -> tuple[int, int, int, int]:
 
 
 def _content(image: Image.Image) -> Image.Image:
+    # The hashes' filters then see the whole-resolution content: box-filtering it to ~128 px first
+    # (5 ms a pin instead of 10) aliased fine text and stripes, and recall fell from 0.998 to 0.984.
     box = content_box(image)
     return image if box == (0, 0, *image.size) else image.crop(box)
 
