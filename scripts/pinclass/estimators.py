@@ -18,7 +18,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
 from pinclass import linear_svm
-from pinclass.grouping import TOLERANCE, hold_out
+from pinclass.grouping import TOLERANCE, group_sizes, hold_out
 
 KNN_TIE_BREAKS = ("lowest_label", "nearest")
 LSVM_DUALS = ("adaptive", "auto", True, False)
@@ -311,13 +311,11 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         if not self.validation_fraction:
             return rows, None
         if groups is not None:
-            names, group = np.unique(np.asarray(groups), return_inverse=True)
-            sizes = np.zeros((len(names), len(self.classes_)), dtype=np.int64)
-            np.add.at(sizes, (group, y_index), 1)
+            group, sizes = group_sizes(groups, y_index, len(self.classes_))
             held = hold_out(sizes, self.validation_fraction, np.random.default_rng(self.random_state), TOLERANCE)
             if held.any() and not held.all():
                 return rows[~held[group]], rows[held[group]]
-            warnings.warn(f"validation part not grouped ({len(names)} groups cannot give one of "
+            warnings.warn(f"validation part not grouped ({len(sizes)} groups cannot give one of "
                           f"{self.validation_fraction:g}); drawn image by image", UserWarning)
         try:
             return train_test_split(rows, test_size=self.validation_fraction, stratify=y_index,

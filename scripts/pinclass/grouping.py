@@ -13,9 +13,19 @@ import numpy as np
 TOLERANCE = 0.02  # a category's held-out share may differ this much from the fraction asked for
 
 
-def _excess(counts: np.ndarray, target: np.ndarray, slack: np.ndarray) -> float:
-    """How far the counts lie outside target ± slack, summed over categories."""
-    return float(np.maximum(np.abs(counts - target) - slack, 0).sum())
+def group_sizes(keys, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(each row's group 0..G-1, the groups × categories matrix of how many rows each group holds)."""
+    _, group = np.unique(np.asarray(keys), return_inverse=True)
+    group = group.ravel()
+    sizes = np.zeros((group.max() + 1 if len(group) else 0, n_classes), dtype=np.int64)
+    np.add.at(sizes, (group, labels), 1)
+    return group, sizes
+
+
+def _excess(counts: np.ndarray, target: np.ndarray, slack: np.ndarray) -> np.ndarray | float:
+    """How far the counts (one row, or a row per candidate) lie outside target ± slack, summed over
+    categories."""
+    return np.maximum(np.abs(counts - target) - slack, 0).sum(axis=-1)
 
 
 def _closer(counts: np.ndarray, adding: np.ndarray, target: np.ndarray) -> float:
@@ -74,7 +84,7 @@ def _first_better_move(sizes, chosen, held, target, slack, excess, rng) -> tuple
     inside, out = useful[chosen[useful]], useful[~chosen[useful]]
     for g in inside:
         changed = held - sizes[g] + sizes[out]  # every swap of g against a kept group at once
-        better = np.flatnonzero(np.maximum(np.abs(changed - target) - slack, 0).sum(axis=1) < excess)
+        better = np.flatnonzero(_excess(changed, target, slack) < excess)
         if len(better):
             return g, out[better[0]]
     return None

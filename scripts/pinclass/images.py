@@ -156,12 +156,6 @@ def content_box(image: Image.Image) -> tuple[int, int, int, int]:
     return (round(left * w / sw), round(top * h / sh), round(right * w / sw), round(bottom * h / sh))
 
 
-def _content(image: Image.Image) -> Image.Image:
-    # The hashes' filters then see the whole-resolution content: box-filtering it to ~128 px first
-    # (5 ms a pin instead of 10) aliased fine text and stripes, and recall fell from 0.998 to 0.984.
-    box = content_box(image)
-    return image if box == (0, 0, *image.size) else image.crop(box)
-
 
 def _grey(image: Image.Image, size: tuple[int, int], resample) -> np.ndarray:
     return np.asarray(image.resize(size, resample), dtype=np.float64) @ GREY
@@ -172,16 +166,12 @@ def _bits(flags: np.ndarray) -> int:
 
 
 def dhash(image: Image.Image) -> int:
-    """64-bit difference hash of the picture inside its frame (`content_box`): shrunk to 9×8 with
+    """64-bit difference hash of a picture (`fingerprints` passes the content inside its frame): shrunk to 9×8 with
     Pillow's bicubic filter (smoother than a box: a fine pattern or a shift of a few pixels moves cells
     less), in grey; bit i (row-major, the first bit most significant) says whether a pixel's right
     neighbour is brighter by more than DHASH_DEAD_ZONE levels, so that flat areas give steady 0s rather
     than bits JPEG noise flips. Krawetz's idea, not bit for bit imagehash's."""
-    return _dhash(_content(image))
-
-
-def _dhash(content: Image.Image) -> int:
-    small = _grey(content, (9, 8), Image.Resampling.BICUBIC)
+    small = _grey(image, (9, 8), Image.Resampling.BICUBIC)
     return _bits(small[:, 1:] - small[:, :-1] > DHASH_DEAD_ZONE)
 
 
@@ -197,36 +187,32 @@ _DCT32 = _dct_matrix(32)
 
 
 def phash(image: Image.Image) -> int:
-    """64-bit DCT hash of the picture inside its frame: shrunk to 32×32 (bilinear), in grey, its 2-D
+    """64-bit DCT hash of a picture (as `dhash`, the content inside its frame): shrunk to 32×32 (bilinear), in grey, its 2-D
     DCT, and of the 8×8 lowest frequencies (row-major, the first bit most significant) whether each is
     above PHASH_DEAD_ZONE times their RMS; the first bit, the constant term, is 0. It describes the
     coarse layout (a quote card's lines), where the difference hash describes edges between cells.
     Not imagehash's median threshold: a smooth or flat picture has most terms near 0, and bits set
     by a median among them flip with any re-encode."""
-    return _phash(_content(image))
-
-
-def _phash(content: Image.Image) -> int:
-    grey = _grey(content, (32, 32), Image.Resampling.BILINEAR)
+    grey = _grey(image, (32, 32), Image.Resampling.BILINEAR)
     terms = (_DCT32 @ grey @ _DCT32.T)[:8, :8].ravel()[1:]
     threshold = PHASH_DEAD_ZONE * np.sqrt(np.mean(terms ** 2))
     return _bits(np.concatenate([[False], terms > threshold]))
 
 
 def mean_colour(image: Image.Image) -> int:
-    """The mean colour of the picture inside its frame, 0xRRGGBB: the grey hashes cannot see colour, this can."""
-    return _mean_colour(_content(image))
-
-
-def _mean_colour(content: Image.Image) -> int:
-    r, g, b = (round(v) for v in np.asarray(content.resize((1, 1), Image.Resampling.BOX), dtype=np.float64)[0, 0])
+    """A picture's mean colour, 0xRRGGBB: the grey hashes cannot see colour, this can."""
+    r, g, b = (round(v) for v in np.asarray(image.resize((1, 1), Image.Resampling.BOX), dtype=np.float64)[0, 0])
     return (r << 16) | (g << 8) | b
 
 
 def fingerprints(image: Image.Image) -> dict:
-    """The three near-duplicate fingerprints (`dhash`, `phash`, `colour`), the frame found once."""
-    content = _content(image)
-    return {"dhash": _dhash(content), "phash": _phash(content), "colour": _mean_colour(content)}
+    """The three near-duplicate fingerprints of the picture inside its frame (`content_box`, found
+    once): `dhash`, `phash` and `colour` (`mean_colour`)."""
+    box = content_box(image)
+    # the whole-resolution content: box-filtering it to ~128 px first (5 ms a pin instead of 10)
+    # aliased fine text and stripes, and recall fell from 0.998 to 0.984
+    content = image if box == (0, 0, *image.size) else image.crop(box)
+    return {"dhash": dhash(content), "phash": phash(content), "colour": mean_colour(content)}
 
 
 def inspect_image(path, min_size: int) -> dict:

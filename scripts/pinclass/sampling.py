@@ -7,7 +7,7 @@ split and in one fold — so no board (or user) is seen in training and again at
 import numpy as np
 import pandas as pd
 
-from pinclass.grouping import TOLERANCE, deal_folds, hold_out
+from pinclass.grouping import TOLERANCE, deal_folds, group_sizes, hold_out
 from pinclass.near_duplicates import HASH_COLUMNS, Rule, groups_with_both, near_duplicate_groups
 
 GROUPINGS = ("none", "board", "user")
@@ -100,16 +100,14 @@ def assign_groups(keys: np.ndarray, labels: np.ndarray, n_classes: int, test_fra
     """Split and fold per row such that each group's rows share them, per category as close to the
     targets as whole groups allow, groups in a seeded random order (`grouping.hold_out` for the
     test side within TOLERANCE, `grouping.deal_folds` for the folds)."""
-    names, group = np.unique(keys, return_inverse=True)
-    sizes = np.zeros((len(names), n_classes), dtype=np.int64)
-    np.add.at(sizes, (group, labels), 1)
-    if len(names) < folds + 1:
-        raise SampleError(f"only {len(names)} groups: too few for a test part and {folds} folds")
+    group, sizes = group_sizes(keys, labels, n_classes)
+    if len(sizes) < folds + 1:
+        raise SampleError(f"only {len(sizes)} groups: too few for a test part and {folds} folds")
     in_test = hold_out(sizes, test_fraction, rng, TOLERANCE)
-    fold_of = np.full(len(names), -1, dtype=np.int8)
+    fold_of = np.full(len(sizes), -1, dtype=np.int8)
     fold_of[~in_test] = deal_folds(sizes[~in_test], folds, rng)
     if not in_test.any() or len(np.unique(fold_of[~in_test])) < folds:
-        raise SampleError(f"{len(names)} groups cannot fill a test part and {folds} folds")
+        raise SampleError(f"{len(sizes)} groups cannot fill a test part and {folds} folds")
     return np.where(in_test[group], "test", "train"), fold_of[group]
 
 

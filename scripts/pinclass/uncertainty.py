@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, t as student_t
 
+from pinclass.grouping import group_sizes
 from pinclass.scoring import _as_label_indices
 
 UNITS = {"none": "image", "board": "board", "user": "user"}  # sample.group_by → the unit resampled
@@ -132,10 +133,7 @@ def resampling_units(y_true: np.ndarray, units=None) -> tuple[np.ndarray, np.nda
     (and pooling such categories would drop some from resamples, scoring them 0)."""
     if units is None:
         return np.arange(y_true.size), y_true
-    _, unit_of = np.unique(np.asarray(units), return_inverse=True)
-    unit_of = unit_of.ravel()
-    counts = np.zeros((unit_of.max() + 1, y_true.max() + 1), dtype=np.int64)
-    np.add.at(counts, (unit_of, y_true), 1)
+    unit_of, counts = group_sizes(units, y_true, y_true.max() + 1)
     stratum_of_unit = counts.argmax(axis=1)
     image_stratum = stratum_of_unit[unit_of]
     values, sizes = np.unique(stratum_of_unit, return_counts=True)
