@@ -15,10 +15,11 @@ STAMP := $(VENV)/.installed-$(FLAVOUR)
 
 # The CPU and GPU builds of TensorFlow install the same files: the other one goes first. Each target
 # installs the flavour it is called with: after `make GPU=1 setup`, say `make GPU=1 test` (or demo).
-$(STAMP): $(REQUIREMENTS) requirements-common.txt
+$(STAMP): $(REQUIREMENTS) requirements-common.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip uninstall --quiet --yes $(OTHER_TENSORFLOW) 2>/dev/null || true
 	$(BIN)/pip install --quiet -r $(REQUIREMENTS)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	rm -f $(VENV)/.installed-$(OTHER)
 	touch $@
 

@@ -15,6 +15,7 @@ include: "rules/data.smk"
 include: "rules/features.smk"
 include: "rules/classify.smk"
 include: "rules/evaluation.smk"
+include: "rules/predict.smk"
 include: "rules/reproducibility.smk"
 
 

@@ -460,8 +460,8 @@ def main(argv=None):
     totals, tf_import_s = defaultdict(dict), 0.0
     if "nn" in classifiers or args.nn_ways:
         t = time.perf_counter()
-        from pinclass.estimators import _import_keras
-        _import_keras(args.n_jobs)
+        from pinclass.estimators import import_keras
+        import_keras(args.n_jobs)
         tf_import_s = time.perf_counter() - t
     for width in widths if classifiers else []:
         X, y, split, fold = data[width]

@@ -5,6 +5,8 @@ rule classify:
     output:
         scores="results/scores/{backbone}/{classifier}.json",
         predictions="results/predictions/{backbone}/{classifier}.parquet",
+        model="results/models/{backbone}/{classifier}/model.json",
+        arrays="results/models/{backbone}/{classifier}/arrays.npz",
     log:
         "logs/classify/{backbone}/{classifier}.log",
     benchmark:
@@ -70,9 +72,13 @@ rule ensemble:
     input:
         scores=lambda wildcards: get_ensemble_cells(wildcards, "scores", "json"),
         predictions=lambda wildcards: get_ensemble_cells(wildcards, "predictions", "parquet"),
+        models=lambda wildcards: get_ensemble_models(wildcards, "model.json"),
+        arrays=lambda wildcards: get_ensemble_models(wildcards, "arrays.npz"),
     output:
         scores="results/scores/{ensemble}/ensemble.json",
         predictions="results/predictions/{ensemble}/ensemble.parquet",
+        model="results/models/{ensemble}/ensemble/model.json",
+        arrays="results/models/{ensemble}/ensemble/arrays.npz",
     log:
         "logs/ensemble/{ensemble}.log",
     benchmark:

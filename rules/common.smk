@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import sys
@@ -22,12 +23,14 @@ except ConfigError as error:
 
 
 DEMO_CRAWL = "resources/demo_crawl"
+DEMO_NEW_CRAWL = "resources/demo_new_crawl"
 NEAR_DUPLICATE_RULE = near_duplicates.Rule.from_config(config["clean"]).as_dict()
 
 
 EXTRACTED = list(extracted_backbones(config))
 NOTHING = "(?!)"  # a wildcard constraint no name matches (an empty one would match any)
 FUSIONS = [name for name in config["backbones"] if name not in EXTRACTED]
+PREDICT_SETS = "|".join(config["predict"]) or NOTHING
 
 
 def get_weights_files():
@@ -39,16 +42,19 @@ def get_weights_files():
 
 localrules:
     aggregate,
+    boards,
     leakage,
     summary,
     plot_cell,
     demo_crawl,
+    demo_new_crawl,
     environment,
     fetch_weights,
     merge_features,
     fuse_features,
     sample,
     ensemble,
+    best_model,
 
 
 wildcard_constraints:
@@ -114,6 +120,8 @@ def get_final_targets():
     return (
         list(rules.aggregate.output)
         + ["results/environment.txt", "results/summary.md"]
+        + ["results/boards.csv", "results/boards.md", "results/boards.png"]
+        + get_predict_targets()
         + expand(
             "results/plots/{backbone}/{classifier}.{figure}.{kind}",
             backbone=config["backbones"],
@@ -180,7 +188,13 @@ def get_repeat_scores():
 
 
 def get_ensemble_cells(wildcards, kind, suffix):
+    """A file of each member cell: results/{kind}/{cell}.{suffix}."""
     return [f"results/{kind}/{cell}.{suffix}" for cell in config["ensembles"][wildcards.ensemble]]
+
+
+def get_ensemble_models(wildcards, file):
+    """A file of each member cell's model folder (results/models/{cell}/)."""
+    return [f"results/models/{cell}/{file}" for cell in config["ensembles"][wildcards.ensemble]]
 
 
 def get_fusion_members(wildcards):
@@ -219,3 +233,78 @@ def code_version(script):
 def get_data_root():
     """The folder raw.parquet's paths are relative to."""
     return str(data_root(config["data"]))
+
+
+PREDICT_SOURCES = ("root", "manifest", "images")
+
+
+def get_predict_data(wildcards):
+    """A prediction set's source (root, manifest or images): what its ingest reads."""
+    entry = config["predict"][wildcards.name]
+    return {key: entry[key] for key in PREDICT_SOURCES if key in entry}
+
+
+def get_predict_source(wildcards):
+    return next(iter(get_predict_data(wildcards).values()))
+
+
+def get_predict_root(wildcards):
+    return str(data_root(get_predict_data(wildcards)))
+
+
+def get_predict_listing(wildcards):
+    """A prediction set's rerun trigger for changes inside its data (as ingest's, data.track_changes)."""
+    data = get_predict_data(wildcards)
+    if data.get("root") == DEMO_NEW_CRAWL:
+        return "the demo's new crawl: tracked as the output of rule demo_new_crawl"
+    if not config["data"]["track_changes"]:
+        return "off (data.track_changes: false)"
+    return listing_fingerprint(data)
+
+
+def get_predict_extract_input(wildcards):
+    return get_extract_input(wildcards) | {
+        "sample": f"results/predict/{wildcards.name}/clean.parquet"
+    }
+
+
+def get_cell_backbones(cell):
+    """The extracted backbones whose features a cell's model reads: its backbone, a fusion's members,
+    or those of an ensemble's cells."""
+    backbone, classifier = cell.split("/")
+    if classifier == "ensemble":
+        members = [get_cell_backbones(member) for member in config["ensembles"][backbone]]
+        return list(dict.fromkeys(name for names in members for name in names))
+    return config["backbones"][backbone].get("concat", [backbone])
+
+
+def get_predict_model(wildcards):
+    """The cell a prediction set uses: its `model`, or for `best` the choice of checkpoint best_model."""
+    model = config["predict"][wildcards.name]["model"]
+    if model != "best":
+        return model
+    with open(checkpoints.best_model.get().output[0]) as f:
+        return json.load(f)["cell"]
+
+
+def get_predict_inputs(wildcards):
+    cell = get_predict_model(wildcards)
+    folder = f"results/predict/{wildcards.name}"
+    inputs = {
+        "model": f"results/models/{cell}/model.json",
+        "arrays": f"results/models/{cell}/arrays.npz",
+        "clean": f"{folder}/clean.parquet",
+        "summary": f"{folder}/clean_summary.json",
+        "features": [f"{folder}/features/{name}.parquet" for name in get_cell_backbones(cell)],
+    }
+    if config["predict"][wildcards.name]["model"] == "best":
+        inputs["best"] = checkpoints.best_model.get().output[0]
+    return inputs
+
+
+def get_predict_targets():
+    return expand(
+        "results/predict/{name}/{file}",
+        name=config["predict"],
+        file=["pins.parquet", "boards.parquet", "summary.md"],
+    )

@@ -50,6 +50,38 @@ rule leakage:
         "../scripts/leakage.py"
 
 
+# Random draws of each board's pins per point of the board accuracy curve (results/boards.md).
+BOARD_DRAWS = 100
+
+
+rule boards:
+    input:
+        predictions=get_cells("predictions", "parquet"),
+        sample="results/manifest/sample.parquet",
+    output:
+        csv=report("results/boards.csv", caption="../report/boards.rst", category="4. Results"),
+        md=report("results/boards.md", caption="../report/boards.rst", category="4. Results"),
+        png=report("results/boards.png", caption="../report/boards.rst", category="4. Results"),
+        pdf="results/boards.pdf",
+    log:
+        "logs/boards/boards.log",
+    benchmark:
+        "logs/benchmarks/boards/boards.tsv"
+    conda:
+        "../envs/classify.yaml"
+    resources:
+        mem_mb=on_attempt(2000),
+        runtime=on_attempt(10),
+    params:
+        categories=config["categories"],
+        group_by=config["sample"]["group_by"],
+        seed=config["uncertainty"]["seed"],
+        draws=BOARD_DRAWS,
+        code=code_version("boards"),
+    script:
+        "../scripts/boards.py"
+
+
 rule summary:
     input:
         clean="results/manifest/clean_summary.json",
@@ -57,6 +89,7 @@ rule summary:
         table="results/table.md",
         leakage="results/leakage.md",
         comparison="results/paper_comparison.md",
+        boards="results/boards.md",
     output:
         report("results/summary.md", caption="../report/summary.rst", category="0. Summary"),
     log:

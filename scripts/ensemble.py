@@ -1,5 +1,6 @@
 import json
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -9,6 +10,7 @@ from pinclass.ensembles import soft_vote
 from pinclass.extraction import vector_column
 from pinclass.provenance import provenance, sha256_file, weights_source
 from pinclass.rule_io import params_dict, start
+from pinclass.saved_models import ensemble_description, save_ensemble
 from pinclass.scoring import score_predictions
 from pinclass.uncertainty import UNITS, predictions_ci
 
@@ -37,6 +39,9 @@ record = provenance(params_dict(snakemake), inputs=dict(zip(params.cells, inputs
                     seeds={cell: member["provenance"]["seeds"] for cell, member in zip(params.cells, members)},
                     weights={"source": weights_source(member["provenance"] for member in members)})
 record["outputs"] = {"predictions": {"path": output.predictions, "sha256": sha256_file(output.predictions)}}
+save_ensemble(Path(output.model).parent, [Path(path).parent for path in inputs.models],
+              ensemble_description(snakemake.wildcards.ensemble, result, record))
+record["outputs"]["model"] = {"path": output.model, "sha256": sha256_file(output.model)}
 write_json(result | {"provenance": record, "timings": {"total_s": round(time.perf_counter() - began, 3)}},
            output.scores)
 log.info("%s = soft vote of %s: test macro F1 %.4f", snakemake.wildcards.ensemble, ", ".join(params.cells),

@@ -18,8 +18,8 @@ import keras  # noqa: E402
 from pinclass import devices  # noqa: E402
 from pinclass.atomic import read_table, write_parquet  # noqa: E402
 from pinclass.backbones import build_backbone  # noqa: E402
-from pinclass.extraction import (ChunkStore, configure_threads, extract_resumable, features_table,  # noqa: E402
-                                 image_paths)
+from pinclass.extraction import (ChunkStore, configure_threads, extract_resumable, extraction_entry,  # noqa: E402
+                                 features_table, image_paths)
 from pinclass.provenance import as_metadata, code_sha256, library_versions, provenance  # noqa: E402
 from pinclass.runtimes import UnsupportedPrecision, make_runner  # noqa: E402
 from pinclass.weights import WeightsFile, verify_weights  # noqa: E402
@@ -51,7 +51,8 @@ except UnsupportedPrecision as error:
 log.info("%s (%s) at %d px, weights %s, %d images in batches of %d, %d threads, %s %s, policy %s", backbone,
          spec["model"], size, weights, len(sample), batch_size, snakemake.threads, params.runtime, params.precision,
          keras.mixed_precision.global_policy().name)
-store = ChunkStore(f"results/features/resume/{backbone}/{wildcards.shard}-of-{wildcards.n}",
+# beside the shards: results/features/resume/{backbone}/{shard}-of-{n} (a prediction set's under its folder)
+store = ChunkStore(snakemake.output[0].replace("/shards/", "/resume/").removesuffix(".parquet"),
                    {"backbone": backbone, "params": params_dict(snakemake), "weights": weights, "device": device,
                     "code": code_sha256(), "versions": library_versions(), "build": build})
 features = extract_resumable(image_paths(sample, params.root), list(sample["image_id"]), list(sample["sha256"]),
@@ -71,6 +72,8 @@ metadata = {
     "runtime": params.runtime,
     "precision": params.precision,
     "device": json.dumps(device, sort_keys=True),
+    "extraction": json.dumps([extraction_entry(backbone, spec, weights, features.shape[1], params.runtime,
+                                               params.precision, mixed)], sort_keys=True),
     "tensorflow_build": json.dumps(build, sort_keys=True),
     "versions": json.dumps(library_versions(), sort_keys=True),
 } | as_metadata(record)

@@ -23,6 +23,7 @@ metadata = {
     "weights": "random" if weights["source"] == "random" else "+".join(stamp["weights"] for stamp in stamps),
     "weights_sha256": "+".join(stamp["weights_sha256"] for stamp in stamps),
     "dim": fused.column("features").type.list_size,
+    "extraction": json.dumps([entry for stamp in stamps for entry in json.loads(stamp["extraction"])], sort_keys=True),
     "versions": json.dumps(library_versions(), sort_keys=True),
 } | as_metadata(record)
 write_parquet(fused, snakemake.output[0], metadata)

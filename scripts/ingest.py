@@ -5,8 +5,8 @@ from pinclass.rule_io import params_dict, start
 
 log = start(snakemake)
 output = snakemake.output
-raw, rejected, summary = ingest(snakemake.params.data)
-manifest = snakemake.params.data["manifest"]  # a crawl's own state is in params: the listing hash
+raw, rejected, summary = ingest(snakemake.params.data, snakemake.params.get("labelled", True))
+manifest = snakemake.params.data.get("manifest")  # a crawl's own state is in params: the listing hash
 metadata = as_metadata(provenance(params_dict(snakemake), inputs={"manifest": manifest} if manifest else {}))
 write_parquet(rejected, output.rejected, metadata)
 write_json(summary, output.summary)

@@ -1,5 +1,6 @@
 """Shared fixtures: small crawls and a way to run the real workflow under a timeout."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,18 @@ def run_snakemake(workdir: Path, config: dict, *args, timeout: int = 600) -> sub
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(workdir, config, *args) -> dict:
+    """Rule → number of jobs a dry run would execute."""
+    result = run_snakemake(workdir, config, "-n", "--cores", "2", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    stats = result.stdout.split("Job stats:")[1].split("\n\n")[0]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
+    jobs.pop("total")
+    return {rule: int(n) for rule, n in jobs.items()}
 
 
 def snakemake_command(workdir: Path, *args) -> list[str]:

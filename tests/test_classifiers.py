@@ -655,9 +655,9 @@ def test_nn_fits_sharing_one_trainer_do_not_depend_on_each_other():
 def test_nn_training_loop_follows_keras_fit_step_for_step():
     """With full-batch steps and no dropout the shuffling draws cannot matter, so the compiled loop
     and Keras' own `fit` + EarlyStopping must trace the same losses and end at the same weights."""
-    from pinclass.estimators import MLPTrainer, _import_keras
+    from pinclass.estimators import MLPTrainer, import_keras
 
-    keras = _import_keras(None)
+    keras = import_keras(None)
     X, y, _, _ = shuffled(blobs())  # random labels: the validation loss soon rises
     X, y = X.astype(np.float32) / 10, y.astype(np.int64)
     fit_rows, val_rows = np.arange(len(y)) % 5 != 0, np.arange(len(y)) % 5 == 0

@@ -21,8 +21,8 @@ def rules_with_scripts():
     """(rule, its script, the script its code param names) for every rule in rules/*.smk."""
     found = []
     for smk in sorted((REPO / "rules").glob("*.smk")):
-        for block in re.split(r"(?m)^(?=rule )", smk.read_text())[1:]:
-            rule = re.match(r"rule (\w+):", block).group(1)
+        for block in re.split(r"(?m)^(?=(?:rule|checkpoint) )", smk.read_text())[1:]:
+            rule = re.match(r"(?:rule|checkpoint) (\w+):", block).group(1)
             script = re.search(r'script:\n\s+"\.\./scripts/(\w+)\.py"', block)
             code = re.search(r'code=code_version\("(\w+)"\)', block)
             found.append((rule, script and script.group(1), code and code.group(1)))

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import f1_score
 
-from conftest import SMALL_CATEGORIES, run_snakemake, small_config, tiny_backbones
+from conftest import SMALL_CATEGORIES, planned_jobs, run_snakemake, small_config, tiny_backbones
 from pinclass.atomic import read_metadata
 from pinclass.demo_crawl import make_demo_crawl
 from pinclass.extraction import features_matrix
@@ -109,24 +109,12 @@ def test_every_cell_is_recomputable_from_its_predictions(complete_run):
             assert score["device"]["kind"] == "cpu"
 
 
-def planned_jobs(workdir, config, *args) -> dict:
-    """Rule → number of jobs a dry run would execute."""
-    result = run_snakemake(workdir, config, "-n", "--cores", "2", *args)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    if "Nothing to be done" in result.stdout + result.stderr:
-        return {}
-    stats = result.stdout.split("Job stats:")[1].split("\n\n")[0]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M))
-    jobs.pop("total")
-    return {rule: int(n) for rule, n in jobs.items()}
-
-
 def downstream_of_sample(backbones=TINY_BACKBONES, classifiers=TINY_CLASSIFIERS):
     extracted = [b for b in backbones.values() if "concat" not in b]
     return {"extract": sum(b.get("shards", 1) for b in extracted), "merge_features": len(extracted),
             "fuse_features": len(backbones) - len(extracted),
             "classify": len(backbones) * len(classifiers), "plot_cell": len(backbones) * len(classifiers),
-            "ensemble": len(ENSEMBLES), "aggregate": 1, "nearest_train": len(backbones), "leakage": 1, "summary": 1, "all": 1}
+            "ensemble": len(ENSEMBLES), "aggregate": 1, "nearest_train": len(backbones), "leakage": 1, "boards": 1, "summary": 1, "all": 1}
 
 
 def test_nothing_changed_nothing_to_do(complete_run):
@@ -142,7 +130,7 @@ def test_a_new_lsvm_grid_or_solver_reruns_only_the_lsvm_jobs(complete_run, chang
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
     # the vote holds an LSVM cell: it reruns too
     assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "ensemble": 1, "aggregate": 1,
-                    "leakage": 1, "summary": 1, "all": 1}
+                    "leakage": 1, "boards": 1, "summary": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"lsvm"}
 
@@ -153,7 +141,7 @@ def test_the_nn_on_a_gpu_reruns_only_the_nn_jobs_as_gpu_jobs(complete_run):
     classifiers["nn"]["device"] = "gpu"
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
     assert jobs == {"classify_gpu": len(BACKBONES), "plot_cell": len(BACKBONES), "aggregate": 1, "leakage": 1,
-                    "summary": 1, "all": 1}
+                    "boards": 1, "summary": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"nn"}
 
@@ -225,7 +213,7 @@ def test_a_new_backbone_runs_its_extraction_its_classifiers_and_aggregation(comp
     jobs = planned_jobs(copy, tiny_config(crawl))
     n = len(TINY_CLASSIFIERS)
     assert jobs == {"extract": 1, "merge_features": 1, "classify": n, "plot_cell": n, "aggregate": 1,
-                    "nearest_train": 1, "leakage": 1, "summary": 1, "all": 1}
+                    "nearest_train": 1, "leakage": 1, "boards": 1, "summary": 1, "all": 1}
 
 
 def test_a_changed_input_image_reruns_from_ingest_on(complete_run):

@@ -1,4 +1,5 @@
-"""results/summary.md gathers the data counts, the table, the leakage check and the paper comparison."""
+"""results/summary.md gathers the data counts, the table, the leakage check, the paper comparison and the board
+scores."""
 
 from pinclass.summary import summary_markdown
 from pinclass.table import RANDOM_WEIGHTS_NOTE
@@ -16,7 +17,10 @@ def test_the_summary_holds_each_part_once_with_the_note_on_top():
     table = f"{NOTE}\n\n| features | knn | mean |\n|---|---|---|\n| b0 | 0.500 | 0.500 |\n"
     leakage = f"{NOTE}\n\nEach test image's cosine similarity...\n\n| features | test images |\n"
     comparison = f"{NOTE}\n\nChance level (1/32 classes): 0.031.\n"
-    text = summary_markdown(CLEAN, SAMPLE, table, leakage, comparison)
+    boards = ("> With `sample.group_by: none` the split is image by image: a test board's other pins are in "
+              "training.\n\n| features | classifier | boards | board accuracy |\n|---|---|---|---|\n"
+              "| b0 | knn | 9 | 0.667 |\n")
+    text = summary_markdown(CLEAN, SAMPLE, table, leakage, comparison, boards)
     lines = text.splitlines()
     assert lines[0] == "# Summary" and lines[2] == NOTE and text.count(RANDOM_WEIGHTS_NOTE) == 1
     assert "975 image files found, 960 kept, 15 rejected" in text
@@ -26,5 +30,8 @@ def test_the_summary_holds_each_part_once_with_the_note_on_top():
     assert "off the test share of 0.2: art; missing from a cross-validation fold: travel; without test images: none." in text
     assert "| b0 | 0.500 | 0.500 |" in text and "Each test image's cosine similarity" in text
     assert "Chance level (1/32 classes): 0.031." in text
+    boards_section = text[text.index("## Boards"):]
+    assert boards_section.index("other pins are in training") < boards_section.index("| b0 | knn | 9 | 0.667 |")
     sections = [line for line in lines if line.startswith("## ")]
-    assert sections == ["## Data", "## Test macro F1", "## Near-copies between test and train", "## Against the paper"]
+    assert sections == ["## Data", "## Test macro F1", "## Near-copies between test and train", "## Against the paper",
+                        "## Boards"]

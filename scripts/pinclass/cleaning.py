@@ -62,15 +62,17 @@ def category_problem(category, categories, exclude) -> tuple[str, str] | None:
 
 def check_rows(rows: pd.DataFrame, root, categories, exclude, min_size: int, max_pixels: int,
                threads: int = 1) -> pd.DataFrame:
-    """One check row per raw row, in row order: reason None (kept so far) with image facts, or a rejection."""
+    """One check row per raw row, in row order: reason None (kept so far) with image facts, or a
+    rejection. categories None (a prediction set): any category or none is fine."""
     set_pixel_limit(max_pixels)
     root = Path(root)
-    categories, exclude = set(categories), set(exclude)
+    labelled = categories is not None
+    categories, exclude = set(categories or ()), set(exclude)
     paths, found = rows["path"].tolist(), rows["category"].tolist()
     results = [None] * len(paths)
 
     def check(i):
-        problem = category_problem(found[i], categories, exclude)
+        problem = category_problem(found[i], categories, exclude) if labelled else None
         if problem:  # no need to decode an image the experiment cannot use
             results[i] = (*problem, *[None] * len(FACTS))
             return
@@ -228,7 +230,8 @@ def _conflicts(table: pd.DataFrame, rows: np.ndarray, first: np.ndarray) -> list
     if not len(rows):
         return []
     categories = pc.dictionary_encode(_arrow(table["category"]).take(pa.array(rows)))
-    pairs = np.unique(np.stack([first, categories.indices.to_numpy(zero_copy_only=False)]), axis=1)
+    codes = pc.fill_null(categories.indices, -1).to_numpy(zero_copy_only=False)  # -1: no category (unlabelled)
+    pairs = np.unique(np.stack([first, codes]), axis=1)
     groups, labels = np.unique(pairs[0], return_counts=True)
     out = []
     for kept in groups[labels > 1]:

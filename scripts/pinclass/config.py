@@ -92,6 +92,15 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
             if backbone not in config["backbones"] or classifier not in config["classifiers"]:
                 raise ConfigError(f"config key 'ensembles.{name}': {cell!r} is not a cell of this config "
                                   f"(backbones × classifiers)")
+    cells = {f"{b}/{c}" for b in config["backbones"] for c in config["classifiers"]}
+    cells |= {f"{name}/ensemble" for name in config["ensembles"]}
+    for name, entry in config["predict"].items():
+        if entry["model"] != "best" and entry["model"] not in cells:
+            raise ConfigError(f"config key 'predict.{name}.model': {entry['model']!r} is not a cell of this config "
+                              "(best, <backbone>/<classifier> or <ensemble>/ensemble)")
+        if entry["top"] > len(config["categories"]):
+            raise ConfigError(f"config key 'predict.{name}.top': {entry['top']} is more than the "
+                              f"{len(config['categories'])} categories")
     extract = config["extract"]
     if extract["device"] == "gpu" and extract["gpus"] < 1:
         raise ConfigError("config key 'extract.gpus': extract.device 'gpu' needs at least 1 GPU per job")

@@ -102,8 +102,9 @@ def _pin(board_dir: Path, rng: np.random.Generator, kind: str, base: Image.Image
 
 
 def make_demo_crawl(root, categories: list[str], excluded: list[str], images_per_category: int,
-                    seed: int, size: int = 64, users: int = 8) -> None:
-    """Write the crawl under `root` (replaced if present)."""
+                    seed: int, size: int = 64, users: int = 8, labelled: bool = True) -> None:
+    """Write the crawl under `root` (replaced if present); labelled=False: without its board files,
+    as a crawl of new boards whose topics nobody has filed."""
     root = Path(root)
     if root.exists():
         shutil.rmtree(root)
@@ -150,3 +151,6 @@ def make_demo_crawl(root, categories: list[str], excluded: list[str], images_per
     broken = root / "user_broken"
     _pin(broken / "stuff", rng, "jpeg", category_image(2, rng, size))
     broken.joinpath("boards.json").write_text('{"stuff": {"category": "art"')
+    if not labelled:
+        for board_file in [*root.glob("*/boards.json"), *root.glob("*/*/board.json")]:
+            board_file.unlink()

@@ -160,7 +160,7 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
 _TF_STATE: dict = {}
 
 
-def _import_keras(n_threads: int | None):
+def import_keras(n_threads: int | None):
     """Import TensorFlow/Keras once, deterministic ops, thread pools of n_threads if still possible."""
     if "keras" not in _TF_STATE:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ INFO lines only; warnings stay
@@ -267,6 +267,16 @@ class MLPTrainer:
         return self.model, history, best_epoch if validation is not None else len(history["loss"])
 
 
+def mlp_model(keras, width: int, units: int, activation: str, dropout: float, n_classes: int):
+    """The network: Input(width) → Dense(units, activation) → Dropout → Dense(n_classes, softmax)."""
+    return keras.Sequential([
+        keras.Input(shape=(width,)),
+        keras.layers.Dense(units, activation=activation),
+        keras.layers.Dropout(dropout),
+        keras.layers.Dense(n_classes, activation="softmax"),
+    ])
+
+
 class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
     """Input → Dense(hidden_units, activation) → Dropout → Dense(n_classes, softmax), as an sklearn estimator.
 
@@ -330,7 +340,7 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         """groups: each row's board or user (the split's `group_by`), so that the validation part holds
         whole groups, stratified by category as far as they allow (`grouping.hold_out`)."""
         self._check_params()
-        keras = _import_keras(self.n_threads)
+        keras = import_keras(self.n_threads)
         X = np.asarray(X, dtype=np.float32)
         self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
         if len(self.classes_) < 2:
@@ -343,15 +353,8 @@ class KerasMLPClassifier(ClassifierMixin, BaseEstimator):
         trainers = _TF_STATE.setdefault("trainers", {})
         if key not in trainers:
             width, units, activation, dropout, n_classes, learning_rate = key  # plain values, not self
-
-            def build():
-                return keras.Sequential([
-                    keras.Input(shape=(width,)),
-                    keras.layers.Dense(units, activation=activation),
-                    keras.layers.Dropout(dropout),
-                    keras.layers.Dense(n_classes, activation="softmax"),
-                ])
-            trainers[key] = MLPTrainer(keras, build, learning_rate, width)
+            trainers[key] = MLPTrainer(keras, lambda: mlp_model(keras, width, units, activation, dropout, n_classes),
+                                       learning_rate, width)
         validation = None if val_rows is None else (X[val_rows], y_index[val_rows])
         model, history, best_epoch = trainers[key].fit(
             X[fit_rows], y_index[fit_rows], validation, batch_size=int(self.batch_size),

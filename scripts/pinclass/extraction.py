@@ -145,6 +145,21 @@ def extract_resumable(paths: list, image_ids: list, sha256s: list, model, input_
     return np.concatenate(parts)
 
 
+def extraction_entry(backbone: str, spec: dict, weights: dict, width: int, runtime: str, precision: str,
+                     mixed_precision: bool) -> dict:
+    """What made a backbone's features, as a features file records it (metadata `extraction`) and a
+    saved model carries it: features for the model must be made the same way. weights: the
+    extraction's record — for ImageNet weights their file name and sha256, for random ones the seed."""
+    if weights["source"] == "random":
+        made = {"source": "random", "seed": weights["seed"]}
+    else:
+        made = {"source": "imagenet", "file": Path(weights["file"]).name, "sha256": weights["sha256"]}
+    return {"backbone": backbone, "model": spec["model"], "preprocess": spec.get("preprocess", "none"),
+            "input_size": spec["input_size"], "batch_size": spec["batch_size"], "width": int(width),
+            "weights": made, "runtime": runtime,
+            "precision": precision, "mixed_precision": bool(mixed_precision)}
+
+
 def vector_column(matrix: np.ndarray) -> pa.FixedSizeListArray:
     """A (n, dim) matrix as a fixed_size_list<float32> column of n vectors."""
     flat = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1), type=pa.float32())

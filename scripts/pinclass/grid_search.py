@@ -133,14 +133,16 @@ def refit_probabilities(final, X_test, best: list[dict], y_train, train_fold, n_
 
 
 def evaluate(classifier: str, features, labels, split, fold, label_names, settings: dict | None,
-             seed: int, *, n_jobs: int = 1, return_probabilities: bool = False, groups=None):
+             seed: int, *, n_jobs: int = 1, return_probabilities: bool = False, return_fitted: bool = False,
+             groups=None):
     """Grid search on the given folds, refit on all train rows, score on the test rows.
 
     settings: the classifier's config entry (missing keys take their schema defaults). n_jobs: the
     job's threads. groups: each row's board or user with a grouped split (the NN's early-stopping
     part then holds whole groups), or None. Returns (result, predicted): the JSON-ready result dict and the predicted label
     index of each test row, in the order the test rows appear in the inputs; with
-    return_probabilities, also the (n_test, n_classes) class probabilities (`refit_probabilities`).
+    return_probabilities, also the (n_test, n_classes) class probabilities (`refit_probabilities`); with
+    return_fitted, then the refit pipeline (what a saved model holds).
     """
     started = time.perf_counter()
     label_names = [str(name) for name in label_names]
@@ -219,6 +221,5 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
         "warnings": warning_log,
         "timings": {name: round(float(value), 3) for name, value in timings.items()},
     }
-    if return_probabilities:
-        return plain(result), predicted, probabilities
-    return plain(result), predicted
+    out = (plain(result), predicted) + ((probabilities,) if return_probabilities else ())
+    return out + ((final,) if return_fitted else ())

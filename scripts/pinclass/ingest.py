@@ -192,6 +192,32 @@ def ingest_crawl(root) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return _frames(out)
 
 
+def ingest_folder(root) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Every image file under any folder (a prediction set's `images`), unlabelled: its subfolder
+    relative to root is its board ("." for files at the top), its file name without extension its
+    pin. Other files are noted as stray, not rejected: a folder may hold anything."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"images folder {root} is not a folder")
+    out = _Collector()
+    root_real = os.path.realpath(root)
+    pending = [(str(root), root_real, "")]
+    seen = {root_real}
+    while pending:
+        path, real, rel = pending.pop()
+        folders, files = _subdirs_and_files(path, real, rel, seen, out)
+        for entry, entry_rel in files:
+            if is_image_name(entry.name):
+                _add_image(entry, entry_rel, "", rel or ".", entry.name[:len(entry.name) - len(suffix(entry.name))],
+                           None, out)
+            else:
+                out.note("stray_files", printable(entry_rel))
+        for entry, entry_rel, entry_real in reversed(folders):
+            seen.add(entry_real)
+            pending.append((entry.path, entry_real, entry_rel))
+    return _frames(out)
+
+
 def _stray(files, out: _Collector, allowed=frozenset(), category=None):
     """Files outside pin folders: images there are rejected (misplaced), anything else is noted."""
     for entry, rel in files:
@@ -203,18 +229,20 @@ def _stray(files, out: _Collector, allowed=frozenset(), category=None):
             out.note("stray_files", printable(rel))
 
 
-def ingest_manifest(csv_path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Read a manifest CSV (path, category[, user, board, pin_id]); paths relative to its folder."""
+def ingest_manifest(csv_path, labelled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Read a manifest CSV (path, category[, user, board, pin_id]); paths relative to its folder.
+    labelled=False (a prediction set): the category column may be absent."""
     csv_path = Path(csv_path)
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = {"path", "category"} - set(table.columns)
+    needed = {"path", "category"} if labelled else {"path"}
+    missing = needed - set(table.columns)
     if missing:
-        raise ValueError(f"manifest {csv_path} lacks column(s) {sorted(missing)}; it needs path and category")
+        raise ValueError(f"manifest {csv_path} lacks column(s) {sorted(missing)}; it needs {' and '.join(sorted(needed))}")
     base = csv_path.parent
     out = _Collector()
     seen_ids = set()
     for number, row in enumerate(table.to_dict("records"), start=1):
-        rel, category = row["path"], row["category"] or None
+        rel, category = row["path"], row.get("category") or None
         if not rel:
             out.note("stray_files", f"{csv_path} row with an empty path")
             continue
@@ -261,7 +289,7 @@ def listing_fingerprint(data: dict) -> str:
         listed = pd.read_csv(data["manifest"], dtype=str, keep_default_na=False).get("path", [])
         paths = [Path(data["manifest"])] + [Path(data["manifest"]).parent / p for p in listed]
     else:
-        paths = sorted(Path(folder) / name for folder, _, names in os.walk(data["root"]) for name in names)
+        paths = sorted(Path(folder) / name for folder, _, names in os.walk(data_root(data)) for name in names)
     for path in paths:
         try:
             stat = path.stat()
@@ -272,10 +300,16 @@ def listing_fingerprint(data: dict) -> str:
 
 
 def data_root(data: dict) -> Path:
-    """The folder raw paths are relative to: the crawl root, or the manifest CSV's folder."""
-    return Path(data["manifest"]).parent if data.get("manifest") else Path(data["root"])
+    """The folder raw paths are relative to: the crawl root, the manifest CSV's folder, or a
+    prediction set's images folder."""
+    if data.get("manifest"):
+        return Path(data["manifest"]).parent
+    return Path(data.get("images") or data["root"])
 
 
-def ingest(data: dict):
-    """Dispatch on the config's data block (a manifest wins over a crawl root)."""
-    return ingest_manifest(data["manifest"]) if data.get("manifest") else ingest_crawl(data["root"])
+def ingest(data: dict, labelled: bool = True):
+    """Dispatch on the config's data block or a prediction set's entry (a manifest wins over a crawl
+    root); labelled=False: a prediction set's, whose manifest needs no category column."""
+    if data.get("manifest"):
+        return ingest_manifest(data["manifest"], labelled)
+    return ingest_folder(data["images"]) if data.get("images") else ingest_crawl(data["root"])

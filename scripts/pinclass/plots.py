@@ -1,5 +1,6 @@
-"""The figures, each as PNG (the report) and PDF (a paper): the table's heatmap, and per cell the
-F1 per category and the confusion matrix. Both files are byte-identical when redrawn."""
+"""The figures, each as PNG (the report) and PDF (a paper): the table's heatmap, per cell the F1 per
+category and the confusion matrix, and the board accuracy curve. Both files are byte-identical when
+redrawn."""
 
 from pathlib import Path
 
@@ -93,5 +94,34 @@ def confusion_plot(score: dict, path) -> None:
     ax.set_ylabel("true")
     ax.set_title(f"{score['backbone']} / {score['classifier']}: confusion (share of each true category)", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def board_curve_plot(table, path) -> None:
+    """Board accuracy against the test pins used per board (results/boards.csv), one line per cell on a
+    log2 axis, coloured by backbone and dashed by classifier (a dozen cells outrun one colour cycle); the
+    "all" point sits one step right of the last n, where the curve flattens or not."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    counts = [int(n) for n in table.loc[table["pins"] != "all", "pins"].unique()]
+    ticks = counts + [2 * counts[-1]]
+    backbones = table["backbone"].unique()
+    palette = plt.get_cmap("tab10" if len(backbones) <= 10 else "tab20")  # tab20 pairs hues: only when needed
+    colour = {name: palette(i % palette.N) for i, name in enumerate(backbones)}
+    dashes = {name: ["-", "--", ":", "-."][i % 4] for i, name in enumerate(table["classifier"].unique())}
+    cells = table.groupby("cell", sort=False)
+    for cell, rows in cells:
+        backbone, classifier = rows[["backbone", "classifier"]].iloc[0]
+        ax.plot(ticks, rows["accuracy"], marker="o", markersize=3, linewidth=1, color=colour[backbone],
+                linestyle=dashes[classifier], label=cell)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ticks, [str(n) for n in counts] + ["all"])
+    ax.minorticks_off()
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("test pins used per board (a board with fewer uses all of its own)")
+    ax.set_ylabel("board accuracy")
+    ax.set_title("Board accuracy against the pins used", fontsize=9)
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1 + len(cells) // 25)
     fig.tight_layout()
     _save(fig, path)

@@ -10,9 +10,9 @@ def _body(markdown: str) -> tuple[str | None, str]:
     return None, "\n".join(lines)
 
 
-def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, comparison: str) -> str:
-    """clean: clean_summary.json; sample: sample_summary.json; the rest: table.md, leakage.md and
-    paper_comparison.md as written."""
+def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, comparison: str, boards: str) -> str:
+    """clean: clean_summary.json; sample: sample_summary.json; the rest: table.md, leakage.md,
+    paper_comparison.md and boards.md as written."""
     note, table_body = _body(table)
     lines = ["# Summary", ""] + ([note, ""] if note else [])
     lines += ["## Data", "",
@@ -44,6 +44,7 @@ def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, compar
         lines.append(f"Test images with a near-duplicate in train: {sample['near_duplicate_test_images']:,}.")
     lines += ["", "## Test macro F1", "", table_body, "",
               "Is the ranking real: `pairwise.md`. Does every number hold: the audit (`results/audit.json`, README \"Reproducibility\").", ""]
-    for title, page in (("Near-copies between test and train", leakage), ("Against the paper", comparison)):
+    for title, page in (("Near-copies between test and train", leakage), ("Against the paper", comparison),
+                        ("Boards", boards)):
         lines += [f"## {title}", "", _body(page)[1], ""]
     return "\n".join(lines).rstrip("\n") + "\n"
