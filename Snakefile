@@ -17,6 +17,7 @@ include: "rules/classify.smk"
 include: "rules/evaluation.smk"
 include: "rules/predict.smk"
 include: "rules/reproducibility.smk"
+include: "rules/doctor.smk"
 
 
 rule all:

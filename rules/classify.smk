@@ -86,7 +86,7 @@ rule ensemble:
     wildcard_constraints:
         ensemble="|".join(config["ensembles"]) or NOTHING,
     conda:
-        "../envs/classify.yaml"
+        "../envs/analysis.yaml"
     resources:
         mem_mb=on_attempt(2000),
         runtime=on_attempt(10),
@@ -127,7 +127,7 @@ rule aggregate:
     benchmark:
         "logs/benchmarks/aggregate/aggregate.tsv"
     conda:
-        "../envs/classify.yaml"
+        "../envs/analysis.yaml"
     resources:
         mem_mb=on_attempt(2000),
         runtime=on_attempt(10),
@@ -146,44 +146,24 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
-rule plot_cell:
+# Every cell's figures in one job: a plotting job's time is mostly importing matplotlib (about 4 s on
+# a 2-core AMD EPYC), while a figure takes a fraction of a second.
+rule plots:
     input:
-        "results/scores/{backbone}/{classifier}.json",
+        get_cells("scores", "json", ensembles=False),
     output:
-        per_class=report(
-            "results/plots/{backbone}/{classifier}.per_class_f1.png",
-            caption="../report/per_class_f1.rst",
-            category="3. Classifiers",
-            subcategory="{backbone}",
-            labels={
-                "backbone": "{backbone}",
-                "classifier": "{classifier}",
-                "figure": "F1 per category",
-            },
-        ),
-        confusion=report(
-            "results/plots/{backbone}/{classifier}.confusion.png",
-            caption="../report/confusion.rst",
-            category="3. Classifiers",
-            subcategory="{backbone}",
-            labels={
-                "backbone": "{backbone}",
-                "classifier": "{classifier}",
-                "figure": "confusion matrix",
-            },
-        ),
-        per_class_pdf="results/plots/{backbone}/{classifier}.per_class_f1.pdf",
-        confusion_pdf="results/plots/{backbone}/{classifier}.confusion.pdf",
+        get_cell_figures("results/plots/{backbone}/{classifier}.{figure}.png", report)
+        + get_cell_figures("results/plots/{backbone}/{classifier}.{figure}.pdf"),
     log:
-        "logs/plot_cell/{backbone}/{classifier}.log",
+        "logs/plots/plots.log",
     benchmark:
-        "logs/benchmarks/plot_cell/{backbone}/{classifier}.tsv"
+        "logs/benchmarks/plots/plots.tsv"
     conda:
-        "../envs/classify.yaml"
+        "../envs/analysis.yaml"
     resources:
         mem_mb=on_attempt(1000),
-        runtime=on_attempt(5),
+        runtime=on_attempt(10),
     params:
-        code=code_version("plot_cell"),
+        code=code_version("plots"),
     script:
-        "../scripts/plot_cell.py"
+        "../scripts/plots.py"

@@ -45,7 +45,7 @@ localrules:
     boards,
     leakage,
     summary,
-    plot_cell,
+    plots,
     demo_crawl,
     demo_new_crawl,
     environment,
@@ -94,6 +94,16 @@ def get_extract_gpus():
     return 0 if policy == "cpu" else extract["gpus"]
 
 
+def extracted_on(device):
+    """The extracted backbones as a wildcard constraint for the extraction rules of `device` ('cpu' or
+    'gpu'): rules extract and predict_extract take them when extraction asks for no GPU
+    (get_extract_gpus), extract_gpu and predict_extract_gpu when it asks for some; the others match
+    nothing. So a job's rule name says whether it asks for a GPU, and a SLURM profile sends the
+    *_gpu rules to the GPU partition and every other job to the CPU partition."""
+    asks = "gpu" if get_extract_gpus() > 0 else "cpu"
+    return "|".join(EXTRACTED) if device == asks else NOTHING
+
+
 def classifiers_on(device):
     """The classifiers whose classify jobs run on `device` ('cpu' or 'gpu'), as a wildcard constraint:
     rule classify takes the CPU ones, rule classify_gpu those that ask for a GPU."""
@@ -115,6 +125,35 @@ def get_clean_shards():
     return expand("results/manifest/clean_shards/{shard}-of-{n}.parquet", shard=range(n), n=n)
 
 
+FIGURES = {
+    "per_class_f1": ("F1 per category", "per_class_f1"),
+    "confusion": ("confusion matrix", "confusion"),
+}
+
+
+def get_cell_figures(pattern, wrap=None):
+    """Each backbone × classifier cell's figures (the plots job's outputs) by `pattern`, cell by cell
+    in get_cells' order: for each, F1 per category then the confusion matrix. wrap: `report`, to
+    file them in the report."""
+    files = []
+    for backbone in config["backbones"]:
+        for classifier in config["classifiers"]:
+            for figure, (label, caption) in FIGURES.items():
+                path = pattern.format(backbone=backbone, classifier=classifier, figure=figure)
+                files.append(
+                    path
+                    if wrap is None
+                    else wrap(
+                        path,
+                        caption=f"../report/{caption}.rst",
+                        category="3. Classifiers",
+                        subcategory=backbone,
+                        labels={"backbone": backbone, "classifier": classifier, "figure": label},
+                    )
+                )
+    return files
+
+
 def get_final_targets():
     """Everything aggregate writes (the table in all its forms, the comparisons) and the per-cell plots."""
     return (
@@ -122,13 +161,7 @@ def get_final_targets():
         + ["results/environment.txt", "results/summary.md"]
         + ["results/boards.csv", "results/boards.md", "results/boards.png"]
         + get_predict_targets()
-        + expand(
-            "results/plots/{backbone}/{classifier}.{figure}.{kind}",
-            backbone=config["backbones"],
-            classifier=config["classifiers"],
-            figure=["per_class_f1", "confusion"],
-            kind=["png", "pdf"],
-        )
+        + list(rules.plots.output)
     )
 
 
@@ -215,7 +248,7 @@ def get_feature_shards(wildcards):
 
 
 def get_listing_fingerprint(wildcards):
-    """Ingest's rerun trigger for changes inside the data (see README: "Reruns")."""
+    """Ingest's rerun trigger for changes inside the data (docs/reproducibility.md: "Reruns")."""
     if config["data"]["root"] == DEMO_CRAWL and not config["data"]["manifest"]:
         return "the demo crawl: tracked as the output of rule demo_crawl"
     if not config["data"]["track_changes"]:

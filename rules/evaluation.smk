@@ -12,7 +12,7 @@ rule nearest_train:
     benchmark:
         "logs/benchmarks/nearest_train/{backbone}.tsv"
     conda:
-        "../envs/classify.yaml"
+        "../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=on_attempt(8000),
@@ -36,7 +36,7 @@ rule leakage:
     benchmark:
         "logs/benchmarks/leakage/leakage.tsv"
     conda:
-        "../envs/classify.yaml"
+        "../envs/analysis.yaml"
     resources:
         mem_mb=on_attempt(2000),
         runtime=on_attempt(10),
@@ -68,7 +68,7 @@ rule boards:
     benchmark:
         "logs/benchmarks/boards/boards.tsv"
     conda:
-        "../envs/classify.yaml"
+        "../envs/analysis.yaml"
     resources:
         mem_mb=on_attempt(2000),
         runtime=on_attempt(10),

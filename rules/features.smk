@@ -26,14 +26,17 @@ rule extract:
     benchmark:
         "logs/benchmarks/extract/{backbone}/{shard}-of-{n}.tsv"
     wildcard_constraints:
-        backbone="|".join(EXTRACTED),
+        backbone=extracted_on("cpu"),
     conda:
         "../envs/extract.yaml"
     threads: 8
     resources:
-        gpu=get_extract_gpus(),
+        gpu=0,
         mem_mb=on_attempt(8000),
-        runtime=on_attempt(360),
+        # The same on every try, unlike the other rules' (on_attempt): a retry resumes from the saved
+        # chunks, and a GPU partition's time limit would refuse a doubled ask (profiles/slurm gives
+        # extraction more tries instead: preemptible-rules).
+        runtime=360,
         # Not a param: chunks hold whole batches, so the features do not depend on it (no rerun).
         chunk_size=config["extract"]["chunk_size"],
     params:
@@ -48,6 +51,19 @@ rule extract:
         code=code_version("extract"),
     script:
         "../scripts/extract.py"
+
+
+# Extraction that asks for GPUs (extract.gpus; none with extract.device cpu or the OpenVINO runtime):
+# the same job under its own rule name, so that a SLURM profile sends it to the GPU partition
+# (profiles/slurm: set-resources) while extraction that asks for none stays on the CPU partition.
+use rule extract as extract_gpu with:
+    wildcard_constraints:
+        backbone=extracted_on("gpu"),
+    resources:
+        gpu=get_extract_gpus(),
+        mem_mb=on_attempt(8000),
+        runtime=360,
+        chunk_size=config["extract"]["chunk_size"],
 
 
 rule merge_features:

@@ -12,7 +12,7 @@ checkpoint best_model:
     benchmark:
         "logs/benchmarks/best_model/best_model.tsv"
     conda:
-        "../envs/classify.yaml"
+        "../envs/data.yaml"
     resources:
         mem_mb=on_attempt(1000),
         runtime=on_attempt(5),
@@ -90,9 +90,21 @@ use rule extract as predict_extract with:
         "logs/benchmarks/predict/{name}/extract/{backbone}/{shard}-of-{n}.tsv"
     wildcard_constraints:
         name=PREDICT_SETS,
-        backbone="|".join(EXTRACTED),
+        backbone=extracted_on("cpu"),
     params:
         root=get_predict_root,
+
+
+# As extract_gpu to extract: the set's extraction when it asks for GPUs (the GPU partition's rule).
+use rule predict_extract as predict_extract_gpu with:
+    wildcard_constraints:
+        name=PREDICT_SETS,
+        backbone=extracted_on("gpu"),
+    resources:
+        gpu=get_extract_gpus(),
+        mem_mb=on_attempt(8000),
+        runtime=360,
+        chunk_size=config["extract"]["chunk_size"],
 
 
 use rule merge_features as predict_merge_features with:

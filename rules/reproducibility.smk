@@ -8,7 +8,7 @@ rule audit:
     benchmark:
         "logs/benchmarks/audit/audit.tsv"
     conda:
-        "../envs/classify.yaml"
+        "../envs/analysis.yaml"
     resources:
         mem_mb=on_attempt(4000),
         runtime=on_attempt(60),

@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 from pinclass.atomic import write_json
-from pinclass.pin_predictions import best_cell
+from pinclass.cell_choice import best_cell
 from pinclass.rule_io import start
 
 log = start(snakemake)

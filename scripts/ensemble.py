@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from pinclass.atomic import write_json, write_parquet
 from pinclass.ensembles import soft_vote
-from pinclass.extraction import vector_column
+from pinclass.feature_tables import vector_column
 from pinclass.provenance import provenance, sha256_file, weights_source
 from pinclass.rule_io import params_dict, start
 from pinclass.saved_models import ensemble_description, save_ensemble

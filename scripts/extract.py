@@ -26,7 +26,8 @@ from pinclass.weights import WeightsFile, verify_weights  # noqa: E402
 
 params, backbone, wildcards = snakemake.params, snakemake.wildcards.backbone, snakemake.wildcards
 spec = params.backbone  # the backbone's config entry: model, preprocess, input_size, batch_size, weights
-device, build = devices.settle(devices.extraction_policy(params.device, params.runtime), log), devices.build_info()
+device = devices.settle(devices.extraction_policy(params.device, params.runtime), log, rule=snakemake.rule)
+build = devices.build_info()
 
 sample = shard_rows(read_table(snakemake.input.sample), int(wildcards.shard), int(wildcards.n))
 configure_threads(snakemake.threads)

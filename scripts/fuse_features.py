@@ -3,7 +3,7 @@ import json
 import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, read_table, write_parquet
-from pinclass.extraction import concat_features
+from pinclass.feature_tables import concat_features
 from pinclass.provenance import as_metadata, library_versions, provenance, read_provenance, weights_source
 from pinclass.rule_io import params_dict, start
 

@@ -3,7 +3,7 @@ import json
 import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, read_table, write_parquet
-from pinclass.extraction import merge_shards
+from pinclass.feature_tables import merge_shards
 from pinclass.rule_io import start
 
 

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, read_table, replace_atomically, write_parquet
-from pinclass.extraction import features_matrix
+from pinclass.feature_tables import features_matrix
 from pinclass.pin_predictions import boards_table, check_extraction, pins_table, summary_markdown
 from pinclass.provenance import as_metadata, provenance
 from pinclass.rule_io import params_dict, start

@@ -1,5 +1,6 @@
 """Shared fixtures: small crawls and a way to run the real workflow under a timeout."""
 
+import platform
 import re
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The CPU build `make setup` installs: tensorflow_cpu on Linux x86_64, the plain wheel elsewhere.
+CPU_TENSORFLOW = "tensorflow-cpu" if sys.platform == "linux" and platform.machine() == "x86_64" else "tensorflow"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 SMALL_CATEGORIES = ["animals", "art", "food_drink", "travel"]
 PAPER_BACKBONES = yaml.safe_load((REPO / "config.yaml").read_text())["backbones"]

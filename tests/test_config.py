@@ -96,3 +96,43 @@ def test_snakemake_stops_on_a_bad_config_with_that_message(tmp_path, snakemake_r
     output = result.stdout + result.stderr
     assert "Invalid configuration: config key 'sample.folds': 'five' is not of type 'integer'" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("key, value, typed_value", [
+    ("sample", {"per_category": "10"}, {"per_category": 10}),
+    ("data", {"track_changes": "false"}, {"track_changes": False}),
+    ("extract", {"gpus": "1"}, {"gpus": 1}),
+    ("uncertainty", {"level": "0.9", "n_boot": "200"}, {"level": 0.9, "n_boot": 200}),
+    ("classifiers", {"lsvm": {"dual": "true", "grid": {"C": ["0.1", "1"]}}},
+     {"lsvm": {"dual": True, "grid": {"C": [0.1, 1]}}}),
+])
+def test_strings_from_config_overrides_take_the_schemas_types(key, value, typed_value):
+    """What Snakemake's --config hands over for nested values: strings (YAML's base loader)."""
+    config = paper_config()
+    config[key] = config[key] | value
+    validated = validate_config(config)[key]
+    for name, expected in typed_value.items():
+        got = validated[name] if not isinstance(expected, dict) else {k: validated[name][k] for k in expected}
+        assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("ten", "'sample.per_category': 'ten' is not of type 'integer'"),
+    ("1.5", "'sample.per_category': '1.5' is not of type 'integer'"),
+    ("true", "'sample.per_category': 'true' is not of type 'integer'"),
+])
+def test_a_string_that_does_not_convert_still_stops_naming_the_key(value, message):
+    config = paper_config()
+    config["sample"]["per_category"] = value
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_typed_overrides_on_snakemakes_command_line(tmp_path, snakemake_run):
+    config = small_config()
+    ok = snakemake_run(tmp_path, config, "-n", "--config", "sample={per_category: 8}",
+                       "data={track_changes: false}", "extract={gpus: 1}")
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
+    bad = snakemake_run(tmp_path, config, "-n", "--config", "sample={per_category: ten}")
+    assert bad.returncode != 0
+    assert "config key 'sample.per_category': 'ten' is not of type 'integer'" in bad.stdout + bad.stderr

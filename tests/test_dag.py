@@ -109,11 +109,13 @@ def test_every_cell_is_recomputable_from_its_predictions(complete_run):
             assert score["device"]["kind"] == "cpu"
 
 
-def downstream_of_sample(backbones=TINY_BACKBONES, classifiers=TINY_CLASSIFIERS):
+def downstream_of_sample(backbones=TINY_BACKBONES, classifiers=TINY_CLASSIFIERS, extract="extract_gpu"):
+    """The jobs from extraction on; `extract`: the extraction rule's name, extract_gpu where the jobs ask
+    for a GPU (the default config), extract where they ask for none (device cpu, the OpenVINO runtime)."""
     extracted = [b for b in backbones.values() if "concat" not in b]
-    return {"extract": sum(b.get("shards", 1) for b in extracted), "merge_features": len(extracted),
+    return {extract: sum(b.get("shards", 1) for b in extracted), "merge_features": len(extracted),
             "fuse_features": len(backbones) - len(extracted),
-            "classify": len(backbones) * len(classifiers), "plot_cell": len(backbones) * len(classifiers),
+            "classify": len(backbones) * len(classifiers), "plots": 1,
             "ensemble": len(ENSEMBLES), "aggregate": 1, "nearest_train": len(backbones), "leakage": 1, "boards": 1, "summary": 1, "all": 1}
 
 
@@ -129,7 +131,7 @@ def test_a_new_lsvm_grid_or_solver_reruns_only_the_lsvm_jobs(complete_run, chang
     classifiers["lsvm"] |= change
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
     # the vote holds an LSVM cell: it reruns too
-    assert jobs == {"classify": len(BACKBONES), "plot_cell": len(BACKBONES), "ensemble": 1, "aggregate": 1,
+    assert jobs == {"classify": len(BACKBONES), "plots": 1, "ensemble": 1, "aggregate": 1,
                     "leakage": 1, "boards": 1, "summary": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"lsvm"}
@@ -140,7 +142,7 @@ def test_the_nn_on_a_gpu_reruns_only_the_nn_jobs_as_gpu_jobs(complete_run):
     classifiers = json.loads(json.dumps(TINY_CLASSIFIERS))
     classifiers["nn"]["device"] = "gpu"
     jobs = planned_jobs(workdir, tiny_config(crawl, classifiers=classifiers))
-    assert jobs == {"classify_gpu": len(BACKBONES), "plot_cell": len(BACKBONES), "aggregate": 1, "leakage": 1,
+    assert jobs == {"classify_gpu": len(BACKBONES), "plots": 1, "aggregate": 1, "leakage": 1,
                     "boards": 1, "summary": 1, "all": 1}
     result = run_snakemake(workdir, tiny_config(crawl, classifiers=classifiers), "-n", "--cores", "2")
     assert set(re.findall(r"classifier=(\w+)", result.stdout)) == {"nn"}
@@ -186,14 +188,14 @@ def test_another_device_policy_reruns_extraction_and_everything_after(complete_r
     workdir, crawl = complete_run
     config = tiny_config(crawl)
     config["extract"] = config.get("extract", {}) | {"device": "cpu"}
-    assert planned_jobs(workdir, config) == downstream_of_sample()
+    assert planned_jobs(workdir, config) == downstream_of_sample(extract="extract")
 
 
 def test_another_runtime_or_precision_reruns_extraction_and_everything_after(complete_run, tmp_path):
     workdir, crawl = complete_run
     openvino = tiny_config(crawl)
     openvino["extract"] = openvino.get("extract", {}) | {"runtime": "openvino"}
-    assert planned_jobs(workdir, openvino) == downstream_of_sample()
+    assert planned_jobs(workdir, openvino) == downstream_of_sample(extract="extract")
     # precision alone: a copy marked current for OpenVINO f32 (bf16 is refused with TensorFlow)
     copy = tmp_path / "copy"
     shutil.copytree(workdir, copy, symlinks=True)
@@ -201,7 +203,7 @@ def test_another_runtime_or_precision_reruns_extraction_and_everything_after(com
     assert touched.returncode == 0, touched.stdout[-3000:] + touched.stderr[-3000:]
     assert planned_jobs(copy, openvino) == {}
     openvino["extract"]["precision"] = "bf16"
-    assert planned_jobs(copy, openvino) == downstream_of_sample()
+    assert planned_jobs(copy, openvino) == downstream_of_sample(extract="extract")
 
 
 def test_a_new_backbone_runs_its_extraction_its_classifiers_and_aggregation(complete_run, tmp_path):
@@ -209,10 +211,10 @@ def test_a_new_backbone_runs_its_extraction_its_classifiers_and_aggregation(comp
     copy = tmp_path / "copy"
     shutil.copytree(workdir, copy, symlinks=True)
     for path in [copy / "results/features/convnext_small.parquet", *copy.glob("results/*/convnext_small/*")]:
-        path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()  # a cell's model is a folder
     jobs = planned_jobs(copy, tiny_config(crawl))
     n = len(TINY_CLASSIFIERS)
-    assert jobs == {"extract": 1, "merge_features": 1, "classify": n, "plot_cell": n, "aggregate": 1,
+    assert jobs == {"extract_gpu": 1, "merge_features": 1, "classify": n, "plots": 1, "aggregate": 1,
                     "nearest_train": 1, "leakage": 1, "boards": 1, "summary": 1, "all": 1}
 
 

@@ -16,7 +16,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, run_snakemake, small_config, snakemake_command, tiny_backbones
+from conftest import CPU_TENSORFLOW, REPO, run_snakemake, small_config, snakemake_command, tiny_backbones
 from pinclass import devices, gpu_slots
 from pinclass.atomic import read_metadata
 from pinclass.config import ConfigError, classifier_settings
@@ -79,7 +79,7 @@ def test_the_facts_of_this_machine_name_the_cpu_only_build():
     facts = devices.gather_facts({"CUDA_VISIBLE_DEVICES": "0"})
     assert facts == devices.Facts(granted=("0",), gpus_seen=0, cuda_build=False, driver_found=facts.driver_found,
                                   build=facts.build)
-    assert facts.build.startswith("tensorflow-cpu 2.21.0") or facts.build.startswith("tensorflow_cpu 2.21.0")
+    assert facts.build.replace("_", "-").startswith(f"{CPU_TENSORFLOW} 2.21.0")
     info = devices.build_info()
     assert info["is_cuda_build"] is False and info["version"] == "2.21.0"
 
@@ -149,7 +149,7 @@ def extract(workdir, extract_config, *args, env=None):
                           | extract_config)
     run_snakemake(workdir, config, "-n")  # writes the config file
     command = snakemake_command(workdir, "results/features/efficientnetv2_b0.parquet", "--cores", "2",
-                                "--keep-going", *args, "--forcerun", "extract")
+                                "--keep-going", *args, "--forcerun", "extract", "extract_gpu")
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=dict(os.environ, **(env or {})))
 
 
@@ -187,7 +187,7 @@ def test_device_cpu_hides_a_gpu_and_the_file_records_the_device(prepared):
 def test_declared_gpu_slots_give_concurrent_jobs_distinct_gpus(prepared):
     """`--resources gpu=2` on a workstation: two extraction jobs at once, each with a GPU of its own
     (here they then stop, as the CPU build cannot use it — which shows the grant reached them)."""
-    result = extract(prepared, {"device": "auto"}, "--resources", "gpu=2", "--set-threads", "extract=1",
+    result = extract(prepared, {"device": "auto"}, "--resources", "gpu=2", "--set-threads", "extract_gpu=1",
                      env={"CUDA_VISIBLE_DEVICES": "6,7"})
     assert result.returncode != 0
     logs = extract_logs(prepared)

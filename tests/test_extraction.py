@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import PAPER_BACKBONES, run_snakemake, small_config, snakemake_command, tiny_backbones
+from conftest import CPU_TENSORFLOW, PAPER_BACKBONES, run_snakemake, small_config, snakemake_command, tiny_backbones
 from pinclass.atomic import read_metadata
 from pinclass.backbones import build_backbone
 from pinclass.demo_crawl import category_image, write_image
@@ -137,7 +137,7 @@ def test_features_files_follow_the_design(extracted):
         meta = read_metadata(path)
         assert {k: meta[k] for k in ("backbone", "input_size", "weights", "weights_sha256", "dim")} == {
             "backbone": backbone, "input_size": str(SIZE), "weights": "random", "weights_sha256": "", "dim": str(dim)}
-        assert '"tensorflow-cpu": "2.21.0"' in meta["versions"] and '"seed": 4' in meta["provenance"]
+        assert f'"{CPU_TENSORFLOW}": "2.21.0"' in meta["versions"] and '"seed": 4' in meta["provenance"]
         assert meta["mixed_precision"] == "false"  # requested, but there is no GPU: float32, and stamped so
     log = (workdir / "logs/extract/convnext_tiny/0-of-3.log").read_text()
     assert "no GPU is visible" in log and "img/s" in log

@@ -1,9 +1,13 @@
 """extract.runtime openvino: the same Keras model converted to OpenVINO gives TensorFlow's features
-(f32) or close ones (bf16); meaningless settings are refused; the job runs on the CPU."""
+(f32) or close ones (bf16); meaningless settings are refused; the job runs on the CPU. Where OpenVINO
+is not installed (requirements-common.txt leaves it out on Linux aarch64) the tests that run it skip,
+and the runtime stops with a message naming extract.runtime."""
 
+import importlib.util
 import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -15,9 +19,12 @@ from pinclass.atomic import read_metadata
 from pinclass.backbones import build_backbone
 from pinclass.demo_crawl import category_image, write_image
 from pinclass.extraction import extract_features, features_matrix, image_paths
-from pinclass.runtimes import UnsupportedPrecision, check_precision, openvino_runner
+from pinclass.runtimes import RuntimeUnavailable, UnsupportedPrecision, check_precision, openvino_runner
 
 SIZE, BATCH = 32, 4
+needs_openvino = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                                    reason="openvino is not installed (requirements-common.txt installs it on "
+                                           "Linux x86_64 and macOS arm64 only)")
 BACKBONES = tiny_backbones(input_size=SIZE, batch_size=BATCH)  # the paper's six
 
 
@@ -57,6 +64,7 @@ def openvino_features(reference, name, precision):
     return extract_features(reference.paths, openvino_runner(model, BATCH, precision, threads=2), SIZE, BATCH, 2)
 
 
+@needs_openvino
 @pytest.mark.parametrize("name", BACKBONES)
 def test_openvino_f32_gives_tensorflows_features(reference, name):
     _, expected = reference(name)
@@ -65,6 +73,7 @@ def test_openvino_f32_gives_tensorflows_features(reference, name):
     assert relative_error(expected, got) < 1e-5  # measured 1-2e-6; bf16 would be ~1e-2
 
 
+@needs_openvino
 @pytest.mark.parametrize("name", BACKBONES)
 def test_openvino_bf16_features_are_close_to_float32_but_really_bf16(reference, name):
     if not cpu_has_bf16():
@@ -85,9 +94,24 @@ def test_bf16_is_refused_on_a_cpu_without_native_bf16():
     with pytest.raises(UnsupportedPrecision, match=r"extract.precision is 'bf16' but Old CPU has no native bf16 "
                                                    r"\(OpenVINO CPU capabilities: WINOGRAD, FP32"):
         check_precision("bf16", without, "Old CPU")
+
+
+@needs_openvino
+def test_the_runner_checks_the_precision_before_converting():
+    without = ["WINOGRAD", "FP32", "INT8", "BIN", "EXPORT_IMPORT"]
     model = build_backbone(BACKBONES["efficientnetv2_b0"], SIZE, seed=0)
     with pytest.raises(UnsupportedPrecision, match="extract.precision: f32"):  # the runner asks before converting
         openvino_runner(model, BATCH, "bf16", threads=1, capabilities=without)
+
+
+def test_without_openvino_the_runtime_stops_with_a_message_naming_the_setting(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed: importing it raises ImportError
+    model = build_backbone(BACKBONES["efficientnetv2_b0"], SIZE, seed=0)
+    with pytest.raises(RuntimeUnavailable, match=r"extract.runtime is 'openvino' but OpenVINO cannot be imported "
+                                                 r"here .*or set extract.runtime: tensorflow"):
+        openvino_runner(model, BATCH, "f32", threads=1)
+    # scripts/extract.py logs an UnsupportedPrecision and exits 1: the same clean stop, no traceback
+    assert issubclass(RuntimeUnavailable, UnsupportedPrecision)
 
 
 def job_config(runtime: str) -> dict:
@@ -110,14 +134,16 @@ def openvino_job(tmp_path_factory):
 
 
 def test_an_openvino_job_asks_for_no_gpu(tmp_path):
-    for runtime, gpus in (("openvino", "0"), ("tensorflow", "1")):
+    # (and goes to the CPU partition: rule extract, where a job asking for a GPU is rule extract_gpu)
+    for runtime, rule, gpus in (("openvino", "extract", "0"), ("tensorflow", "extract_gpu", "1")):
         plan = run_snakemake(tmp_path / runtime, job_config(runtime), "-n", "--cores", "2",
                              "results/features/efficientnetv2_b0.parquet")
         assert plan.returncode == 0, plan.stderr[-2000:]
-        extract_job = plan.stdout.split("rule extract:")[1].split("rule merge_features:")[0]
+        extract_job = plan.stdout.split(f"rule {rule}:")[1].split("rule merge_features:")[0]
         assert re.search(r"resources: .*\bgpu=(\d+)", extract_job).group(1) == gpus, runtime
 
 
+@needs_openvino
 def test_an_openvino_job_runs_on_the_cpu_and_records_its_runtime(openvino_job):
     workdir, config = openvino_job
     path = workdir / "results/features/efficientnetv2_b0.parquet"

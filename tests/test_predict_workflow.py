@@ -135,7 +135,7 @@ def test_a_new_prediction_set_runs_only_its_own_jobs(predicted, tmp_path):
         shutil.copyfile(image, more / f"{i}.png")
     extended = config | {"predict": config["predict"] | {"more": {"images": str(more), "model": "convnext_tiny/nn"}}}
     assert planned_jobs(workdir, extended) == {"predict_ingest": 1, "predict_clean_shard": 1, "predict_clean": 1,
-                                               "predict_extract": 1, "predict_merge_features": 1, "predict": 1,
+                                               "predict_extract_gpu": 1, "predict_merge_features": 1, "predict": 1,
                                                "all": 1}
 
 
@@ -147,4 +147,4 @@ def test_a_changed_model_reruns_its_predictions(predicted):
     # the LSVM cells, the vote holding one, the choice of the best cell, and both sets' predictions
     assert {rule: jobs.get(rule) for rule in ("classify", "ensemble", "best_model", "predict")} == {
         "classify": 2, "ensemble": 1, "best_model": 1, "predict": 2}
-    assert not {"predict_ingest", "predict_clean", "predict_extract"} & set(jobs)
+    assert not {"predict_ingest", "predict_clean", "predict_extract", "predict_extract_gpu"} & set(jobs)

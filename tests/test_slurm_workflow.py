@@ -1,11 +1,15 @@
 """The tiny end-to-end DAG through a site's copy of profiles/slurm on a real (local) SLURM.
 
-One run checks what a cluster user relies on: each rule's jobs land on the partition the profile
-names (extraction on the GPU partition, the rest on the CPU one), a job that fails (here: cancelled
-while running, as a preemption does) is resubmitted asking for more memory and time, and the
-results equal a local run's. A second run grants extraction a (fake) GPU that the CPU-only
-TensorFlow cannot use: the job must stop with the cause, not run on the CPU; a third does the same
-for the NN's cell set to `classifiers.nn.device: gpu`, which must land on the GPU partition.
+One run checks what a cluster user relies on: with extract.device: cpu no job asks for a GPU, so
+every job lands on the CPU partition, extraction's included, although the profile maps extraction
+that asks for GPUs (rule extract_gpu) to the GPU partition; an extraction job that fails (here:
+cancelled while running, as a preemption does) is resubmitted asking for more memory but the same
+run time; and the results equal a local run's. A second run sets extract.device: auto: extraction
+is then rule extract_gpu, asks for a GPU through the profile's `gres` route (`--gres=gpu:1`, no
+`--gpus`), lands on the GPU partition (whose 6-hour limit refuses a doubled run time) and is granted
+a (fake) GPU that the CPU-only TensorFlow cannot use: the job must stop with the cause, not run on
+the CPU, and is retried with the same run time although the command says `--retries 0`. A third does
+the same for the NN's cell set to `classifiers.nn.device: gpu` (rule classify_gpu, `--gpus=1`).
 """
 
 import json
@@ -27,10 +31,11 @@ REMOTE_JOBS = {"ingest": 1, "clean_shard": 2, "clean": 1, "extract": 3 + 1, "cla
 PLACEHOLDERS = ("REPLACE_WITH_YOUR_CPU_PARTITION", "REPLACE_WITH_YOUR_GPU_PARTITION")
 
 
-def site_profile(folder, cluster):
-    """profiles/slurm as a site edits its copy: its partitions filled in, no account (no accounting
-    here), squeue for job status (no slurmdbd), and sizes that fit a 2-CPU node. Extraction keeps the
-    rule's own memory and time, which grow on retry."""
+def site_profile(folder, cluster, **resources):
+    """profiles/slurm as a site edits its copy: its partitions filled in, no account (there is no
+    accounting here, so the plugin's guess from sacct finds none and it submits without `-A`), squeue
+    for job status (no slurmdbd), sizes that fit a 2-CPU node, and `resources` ({rule: {name: value}})
+    added to set-resources. Extraction keeps the rule's own memory and time."""
     text = (REPO / "profiles/slurm/config.yaml").read_text()
     assert all(placeholder in text for placeholder in PLACEHOLDERS)
     text = text.replace(PLACEHOLDERS[0], cluster.partition).replace(PLACEHOLDERS[1], cluster.gpu_partition)
@@ -38,6 +43,8 @@ def site_profile(folder, cluster):
     del profile["default-resources"]["slurm_account"]
     profile["set-resources"] |= {"classify": {"mem_mb": 3000}, "clean_shard": {"mem_mb": 2000},
                                  "ingest": {"mem_mb": 2000}, "clean": {"mem_mb": 2000}}
+    for rule, values in resources.items():
+        profile["set-resources"][rule] = profile["set-resources"].get(rule, {}) | values
     profile |= {"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 10,
                 "slurm-keep-successful-logs": True, "max-threads": 2, "latency-wait": 10}
     folder.mkdir()
@@ -52,13 +59,18 @@ def show_job(job_id, cluster) -> dict:
     return dict(re.findall(r"(\w+)=(\S*)", text))
 
 
+def one_gpu(tres: str) -> bool:
+    """A TresPerJob or TresPerNode value of one GPU (`gres:gpu:1`; `gres/gpu=1` in other releases)."""
+    return re.fullmatch(r"gres[/:]gpu[:=]1", tres) is not None
+
+
 def cancel_first_running_extract_job(cluster, process, timeout_s=600) -> str:
     """Wait for an extraction job to run, then cancel it (SIGTERM, as preemption sends)."""
     deadline = time.time() + timeout_s
     while time.time() < deadline and process.poll() is None:
         queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], env=cluster.env,
                                capture_output=True, text=True).stdout
-        running = [line.split("|")[0] for line in queue.splitlines() if "|rule_extract" in line]
+        running = [line.split("|")[0] for line in queue.splitlines() if "|rule_extract_wildcards" in line]
         if running:
             subprocess.run(["scancel", running[0]], env=cluster.env, check=True)
             return running[0]
@@ -72,7 +84,7 @@ def without_timings(path):
     return score
 
 
-def test_slurm_places_rules_retries_bigger_and_matches_a_local_run(slurm_cluster, tmp_path):
+def test_slurm_places_jobs_by_their_gpu_ask_retries_extraction_and_matches_a_local_run(slurm_cluster, tmp_path):
     crawl = tmp_path / "crawl"
     make_demo_crawl(crawl, SMALL_CATEGORIES, ["none", "other"], images_per_category=12, seed=3, size=48)
     config = small_config(data={"root": str(crawl), "manifest": None}, backbones=BACKBONES, classifiers=CLASSIFIERS,
@@ -95,10 +107,9 @@ def test_slurm_places_rules_retries_bigger_and_matches_a_local_run(slurm_cluster
                 for rule in REMOTE_JOBS}
     assert {rule: len(logs) for rule, logs in job_logs.items()} == REMOTE_JOBS
     jobs = {log.stem: (rule, show_job(log.stem, slurm_cluster)) for rule, logs in job_logs.items() for log in logs}
-    for job_id, (rule, job) in jobs.items():
-        wanted = slurm_cluster.gpu_partition if rule == "extract" else slurm_cluster.partition
-        assert job["Partition"] == wanted, (rule, job_id, job["Partition"])
-        assert "gpu" not in job.get("TresPerJob", ""), job  # extract.device: cpu asks for no GPU
+    for job_id, (rule, job) in jobs.items():  # extract.device: cpu: no job asks for a GPU
+        assert job["Partition"] == slurm_cluster.partition, (rule, job_id, job["Partition"])
+        assert "gpu" not in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
 
     first = jobs[cancelled][1]
     assert first["JobState"] == "CANCELLED"
@@ -106,42 +117,51 @@ def test_slurm_places_rules_retries_bigger_and_matches_a_local_run(slurm_cluster
              if rule == "extract" and job["Comment"] == first["Comment"] and job_id != cancelled]
     assert len(retry) == 1 and retry[0]["JobState"] == "COMPLETED", retry
     assert (first["MinMemoryNode"], first["TimeLimit"]) == ("8000M", "06:00:00")  # rules/features.smk, try 1
-    assert (retry[0]["MinMemoryNode"], retry[0]["TimeLimit"]) == ("16000M", "12:00:00")  # try 2: twice both
+    assert (retry[0]["MinMemoryNode"], retry[0]["TimeLimit"]) == ("16000M", "06:00:00")  # try 2: the same time
 
     for local_score in (tmp_path / "local/results/scores").rglob("*.json"):
         remote_score = on_slurm / local_score.relative_to(tmp_path / "local")
         assert without_timings(remote_score) == without_timings(local_score), local_score.name
     assert (on_slurm / "results/table.csv").read_text() == (tmp_path / "local/results/table.csv").read_text()
 
-    # extract.device: auto on the GPU partition: SLURM grants a fake GPU the CPU build cannot use.
+    # extract.device: auto: extraction asks for a GPU (rule extract_gpu), here by the route the profile
+    # offers clusters that refuse --gpus; SLURM grants a fake GPU the CPU build cannot use.
     config["extract"]["device"] = "auto"
-    granted_a_gpu_and_stopped(
-        slurm_cluster, on_slurm, config, profile, "results/features/efficientnetv2_b0.parquet", "extract",
+    gres = site_profile(tmp_path / "gres-profile", slurm_cluster, extract_gpu={"gpu": 0, "gres": "gpu:1"})
+    jobs = granted_a_gpu_and_stopped(
+        slurm_cluster, on_slurm, config, gres, "results/features/efficientnetv2_b0.parquet", "extract_gpu",
         "logs/extract/efficientnetv2_b0/0-of-1.log",
         r"extract.device is 'auto' and this job was granted GPU \d+, but TensorFlow sees no GPU: "
-        r"tensorflow.cpu 2\.21\.0 is a CPU-only build")
+        r"tensorflow.cpu 2\.21\.0 is a CPU-only build", "--preemptible-retries", "1")
+    for job in jobs:  # --gres=gpu:1 and no --gpus: SLURM records one GPU per node, none per job
+        assert one_gpu(job.get("TresPerNode", "")) and "gpu" not in job.get("TresPerJob", ""), job
+    # `--retries 0` leaves extraction its own tries (profile: preemptible-rules): the retry asks for the
+    # same run time, which the GPU partition's 6-hour limit (tests/slurm/start.sh) accepts.
+    assert [(job["TimeLimit"], job["MinMemoryNode"]) for job in jobs] == [("06:00:00", "8000M"), ("06:00:00", "16000M")]
 
     # classifiers.nn.device: gpu: the NN's cell goes to the GPU partition with one GPU, and stops there too.
-    config["extract"]["device"] = "cpu"  # the features made above stay current
+    config["extract"]["device"] = "cpu"  # extraction asks for no GPU again (rule extract, CPU partition)
     config["classifiers"]["nn"]["device"] = "gpu"
     jobs = granted_a_gpu_and_stopped(
         slurm_cluster, on_slurm, config, profile, "results/scores/efficientnetv2_b0/nn.json", "classify_gpu",
         "logs/classify/efficientnetv2_b0/nn.log",
         r"classifiers\.nn\.device is 'gpu' and this job was granted GPU \d+, but TensorFlow sees no "
         r"GPU: tensorflow.cpu 2\.21\.0 is a CPU-only build")
-    assert len(jobs) == 1, jobs
+    assert len(jobs) == 1 and one_gpu(jobs[0].get("TresPerJob", "")), jobs  # --gpus=1, no retry
 
 
-def granted_a_gpu_and_stopped(cluster, workdir, config, profile, target, rule, log, message) -> list:
-    """Make `target` with `config` on SLURM: the newest job of `rule` must have asked for one GPU on
-    the GPU partition and stopped, writing `message` (a regex) to `log`. Returns the rule's job logs."""
+def granted_a_gpu_and_stopped(cluster, workdir, config, profile, target, rule, log, message, *args) -> list[dict]:
+    """Make `target` with `config` on SLURM (`--retries 0`, then `args`): it must fail, every job of
+    `rule` must have run on the GPU partition, and `log` must hold `message` (a regex). Returns
+    SLURM's records of the rule's jobs, oldest first."""
     run_snakemake(workdir, config, "-n")  # writes the config file the command below reads
-    command = ["timeout", "600", *snakemake_command(workdir, target, "--profile", str(profile), "--retries", "0")]
+    command = ["timeout", "600",
+               *snakemake_command(workdir, target, "--profile", str(profile), "--retries", "0", *args)]
     granted = subprocess.run(command, env=cluster.env, capture_output=True, text=True, timeout=660)
     assert granted.returncode != 0, granted.stdout[-3000:]
     text = (workdir / log).read_text()
     assert re.search(message, text), text
-    jobs = sorted((workdir / f".snakemake/slurm_logs/rule_{rule}").rglob("*.log"), key=lambda p: int(p.stem))
-    job = show_job(jobs[-1].stem, cluster)
-    assert re.search(r"gres[/:]gpu[:=]1\b", job["TresPerJob"]) and job["Partition"] == cluster.gpu_partition
+    logs = sorted((workdir / f".snakemake/slurm_logs/rule_{rule}").rglob("*.log"), key=lambda p: int(p.stem))
+    jobs = [show_job(path.stem, cluster) for path in logs]
+    assert jobs and all(job["Partition"] == cluster.gpu_partition for job in jobs), jobs
     return jobs

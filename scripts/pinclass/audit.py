@@ -439,7 +439,7 @@ def check_features(report: Report, workdir: Path, sample: pd.DataFrame | None, c
             width = column.list_size
             if str(meta.get("dim")) != str(width):
                 problems.append(f"dim metadata {meta.get('dim')!r} != vector width {width}")
-            from pinclass.extraction import features_matrix
+            from pinclass.feature_tables import features_matrix
 
             matrix = features_matrix(table)
             bad = ~np.isfinite(matrix)

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pinclass.board_votes import board_probabilities
-from pinclass.extraction import vector_matrix
+from pinclass.feature_tables import vector_matrix
 from pinclass.leakage import macro_f1_of_present
 from pinclass.sampling import group_keys
 from pinclass.scoring import score_predictions

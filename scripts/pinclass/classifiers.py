@@ -46,7 +46,7 @@ def register(name: str, classifier: Classifier) -> None:
 
 
 # Its neighbour search runs on the job's threads (BLAS and OpenMP): as fast as fits in two worker
-# processes at full size (README "Benchmarks"), without copying the rows to workers.
+# processes at full size (docs/benchmarks.md), without copying the rows to workers.
 register("knn", Classifier(
     build=lambda s, seed, n_jobs: TieBreakingKNN(metric=s["metric"], weights=s["weights"], n_jobs=n_jobs,
                                                  tie_break=s["tie_break"]),
@@ -79,7 +79,7 @@ register("logreg", Classifier(
     build=lambda s, seed, n_jobs: LogisticRegression(max_iter=s["max_iter"], tol=s["tol"], random_state=seed),
     fit_info=lambda e: {"n_iter": int(np.max(e.n_iter_))}))
 
-# Beyond the paper (its future work): a non-linear SVM; see README "Classifiers" for exact vs Nyström.
+# Beyond the paper (its future work): a non-linear SVM; see docs/methods.md "Classifiers and scores" for exact vs Nyström.
 register("svm_rbf", Classifier(
     build=lambda s, seed, n_jobs: RBFSVC(method=s["method"], n_components=s["n_components"], tol=s["tol"],
                                          max_iter=s["max_iter"], random_state=seed),

@@ -48,6 +48,61 @@ def _check(instance, schema: dict, prefix: tuple = ()) -> None:
         raise ConfigError(_describe(error))
 
 
+SCALARS = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
+
+
+def _resolve(schema: dict, root: dict, instance) -> dict:
+    """The schema that applies to `instance`: $refs followed, an if/then/else decided."""
+    while True:
+        if "$ref" in schema:
+            schema = {k: v for k, v in schema.items() if k != "$ref"} | root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+        elif "if" in schema:
+            branch = "then" if jsonschema.Draft202012Validator(schema["if"]).is_valid(instance) else "else"
+            schema = {k: v for k, v in schema.items() if k not in ("if", "then", "else")} | schema.get(branch, {})
+        else:
+            return schema
+
+
+def _from_string(value: str, schema: dict):
+    """A --config string as the type its schema declares (integer, number, boolean, null, or a
+    non-string member of an enum), read as YAML reads it; a string without a declared type (a grid's
+    values) as YAML would have typed it in a config file; otherwise the string itself, which
+    validation then judges."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if "enum" in schema:
+        return parsed if parsed in schema["enum"] and value not in schema["enum"] else value
+    if not types:
+        return parsed if isinstance(parsed, (int, float, bool, type(None))) else value
+    if "string" in types:
+        return value
+    wanted = tuple(SCALARS[name] for name in types if name in SCALARS)
+    if wanted and isinstance(parsed, wanted) and not (isinstance(parsed, bool) and bool not in wanted):
+        return parsed
+    return value
+
+
+def typed(instance, schema: dict, root: dict | None = None):
+    """`instance` with the strings that Snakemake's --config leaves in nested values (it reads them
+    with YAML's base loader: `--config sample='{per_category: 10}'` gives '10') converted to the
+    types the schema declares. Values of other types are left as they are."""
+    root = schema if root is None else root
+    schema = _resolve(schema, root, instance)
+    if isinstance(instance, str):
+        return _from_string(instance, schema)
+    if isinstance(instance, dict):
+        properties, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {key: typed(value, properties.get(key, extra if isinstance(extra, dict) else {}), root)
+                for key, value in instance.items()}
+    if isinstance(instance, list):
+        return [typed(value, schema.get("items", {}), root) for value in instance]
+    return instance
+
+
 def classifier_settings(name: str, settings: dict | None = None, schema_path: Path = SCHEMA) -> dict:
     """A classifier's settings: `settings` over its defaults, checked against its schema entry (the
     one home of both), for code that runs a classifier without the workflow's config."""
@@ -66,6 +121,7 @@ def validate_config(config: dict, schema_path: Path = SCHEMA) -> dict:
     that names one (demo/config.yaml: nn) moves it first in Snakemake's merge, and the table's columns
     follow this order."""
     schema = _load(schema_path)
+    config.update(typed(config, schema))
     _check(config, schema)
     order = list(schema["properties"]["classifiers"]["properties"])
     config["classifiers"] = {name: config["classifiers"][name] for name in order if name in config["classifiers"]}

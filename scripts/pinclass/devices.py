@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 POLICIES = ("auto", "gpu", "cpu")
 GPU_INSTALL = ("install the GPU build: `make GPU=1 setup` (requirements-gpu.txt, Linux x86_64) or run with "
-               "`--sdm conda` (envs/extract.yaml); see README, \"GPUs\"")
+               "`--sdm conda` (envs/extract.yaml); see docs/running.md, \"GPUs\"")
 
 
 class DeviceError(RuntimeError):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pinclass.extraction import vector_matrix
+from pinclass.feature_tables import vector_matrix
 from pinclass.uncertainty import align_predictions
 
 

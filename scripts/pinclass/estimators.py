@@ -412,7 +412,7 @@ class RBFSVC(ClassifierMixin, BaseEstimator):
         elif self.method == "nystroem":
             self.map_ = Nystroem(kernel="rbf", gamma=self.gamma, n_components=min(self.n_components, len(X)),
                                  random_state=self.random_state).fit(X)
-            # liblinear, as measured (README "Benchmarks"); the batched solver would also serve
+            # liblinear, as measured (docs/benchmarks.md); the batched solver would also serve
             self.model_ = OvRLinearSVC(C=self.C, tol=self.tol, max_iter=self.max_iter, solver="liblinear",
                                        random_state=self.random_state).fit(self.map_.transform(X), y)
         else:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pinclass.extraction import features_matrix
+from pinclass.feature_tables import features_matrix
 
 
 class JoinError(ValueError):

@@ -14,7 +14,7 @@ gradients on the generalised Hessian I + 2C X̃ᵀ D_k X̃ (D_k: rows inside cla
 exact line search (f is a convex piecewise quadratic along any line). CG is preconditioned by one
 eigendecomposition of X̃ᵀX̃ shared by all classes (and by all C on the same rows: `Spectral`),
 scaled per class by its share of active rows — exact while all rows are active (small C), weaker
-as the active rows become few and particular (large C: more CG steps; see README "Benchmarks").
+as the active rows become few and particular (large C: more CG steps; see docs/benchmarks.md).
 CG's Hessian products run in float32, everything that decides the solution in float64.
 
 A class is solved when liblinear's stopping rule holds,

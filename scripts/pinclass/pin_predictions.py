@@ -34,19 +34,6 @@ def _weights(record: dict) -> str:
     return f"{record.get('file', 'weights')} sha256 {record['sha256']}"
 
 
-def best_cell(scores: list[dict]) -> dict:
-    """The backbone × classifier cell with the highest cross-validation macro F1 (ties: the first
-    given), from the cells' score JSONs: the choice and every candidate's score. Chosen on CV, never
-    on test: a choice on test would reuse the test set that reports the chosen cell's score."""
-    candidates = {f"{s['backbone']}/{s['classifier']}": s["cv"]["results"][s["cv"]["best_index"]]["mean_macro_f1"]
-                  for s in scores}
-    if not candidates:
-        raise ValueError("no cell to choose from")
-    chosen = max(candidates, key=candidates.get)  # the first of equal maxima, in the order given
-    return {"cell": chosen, "cv_macro_f1": candidates[chosen], "chosen_on": "cross-validation macro F1",
-            "candidates": candidates}
-
-
 def top_categories(probabilities: np.ndarray, predicted: np.ndarray, labels: list[str], k: int) -> pd.DataFrame:
     """category_1, probability_1, … category_k, probability_k per row, most probable first; among
     equal probabilities the model's own prediction comes first, then label order."""

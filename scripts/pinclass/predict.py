@@ -26,6 +26,7 @@ from pinclass.extraction import extraction_entry
 from pinclass.ingest import REJECTED_COLUMNS, image_id, ingest, is_image_name
 from pinclass.near_duplicates import Rule
 from pinclass.pin_predictions import boards_table, check_extraction, pins_table
+from pinclass.runtimes import UnsupportedPrecision
 from pinclass.saved_models import ModelError, SavedModel, load_model
 from pinclass.weights import WeightsError
 
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
         parser.error("--top must be at least 1")
     try:
         pins, boards = predict(args.model, args.paths, args.top, args.crawl, args.weights, args.threads)
-    except (ModelError, WeightsError, FileNotFoundError) as error:
+    except (ModelError, WeightsError, UnsupportedPrecision, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     table = boards if args.boards else pins

@@ -23,6 +23,26 @@ class UnsupportedPrecision(RuntimeError):
     """extract.precision asks for arithmetic this CPU does not have natively."""
 
 
+class RuntimeUnavailable(UnsupportedPrecision):
+    """extract.runtime names a runtime that is not installed here. A kind of UnsupportedPrecision so
+    that the callers that stop cleanly on a setting this machine cannot run (scripts/extract.py) stop
+    as cleanly on this one: a message, no traceback."""
+
+
+OPENVINO_INSTALL = ("requirements-common.txt installs it on Linux x86_64 and macOS arm64; on Linux aarch64 "
+                    "(glibc >= 2.35) `pip install openvino==2026.4.1 openvino-telemetry==2025.2.0`")
+
+
+def import_openvino():
+    """The openvino module, or RuntimeUnavailable naming the setting that asked for it."""
+    try:
+        import openvino
+    except ImportError as error:
+        raise RuntimeUnavailable(f"extract.runtime is 'openvino' but OpenVINO cannot be imported here ({error}); "
+                                 f"{OPENVINO_INSTALL}, or set extract.runtime: tensorflow") from None
+    return openvino
+
+
 @dataclass(frozen=True)
 class Runner:
     run: Callable[[np.ndarray], np.ndarray]  # a full batch → its features, float32 (batch, width)
@@ -59,8 +79,7 @@ def openvino_runner(model, batch_size: int, precision: str, threads: int,
     CPUs that have it, and takes every core of the node. `capabilities`: the CPU's, asked of
     OpenVINO when None (a test passes a list).
     """
-    import openvino as ov
-
+    ov = import_openvino()
     core = ov.Core()
     if capabilities is None:
         capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -75,7 +94,7 @@ def openvino_runner(model, batch_size: int, precision: str, threads: int,
     if used != precision:
         raise UnsupportedPrecision(f"OpenVINO compiled the model for {used}, not the {precision} asked for")
     # One synchronous request: async requests and CPU_DENORMALS_OPTIMIZATION measured no gain on
-    # 2 cores (README, "Benchmarks"), and decoding already overlaps in the extraction's threads.
+    # 2 cores (docs/benchmarks.md), and decoding already overlaps in the extraction's threads.
     request = compiled.create_infer_request()
     return Runner(lambda batch: np.asarray(request.infer(batch)[0], dtype=np.float32), model.output_shape[-1])
 

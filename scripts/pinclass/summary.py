@@ -43,7 +43,7 @@ def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, compar
     if "near_duplicate_test_images" in sample:
         lines.append(f"Test images with a near-duplicate in train: {sample['near_duplicate_test_images']:,}.")
     lines += ["", "## Test macro F1", "", table_body, "",
-              "Is the ranking real: `pairwise.md`. Does every number hold: the audit (`results/audit.json`, README \"Reproducibility\").", ""]
+              "Is the ranking real: `pairwise.md`. Does every number hold: the audit (`results/audit.json`, docs/reproducibility.md).", ""]
     for title, page in (("Near-copies between test and train", leakage), ("Against the paper", comparison),
                         ("Boards", boards)):
         lines += [f"## {title}", "", _body(page)[1], ""]

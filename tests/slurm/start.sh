@@ -11,14 +11,16 @@
 #
 # Knobs (environment): SLURM_START_TIMEOUT (s, default 60), SLURM_PARTITION (default "ci"),
 # SLURM_GPU_PARTITION (default "<partition>-gpu"; a second partition on the same node, so tests
-# can see which partition each rule's jobs land on), SLURMCTLD_PORT (6817), SLURMD_PORT (6818),
-# SLURM_FAKE_GPUS (2).
+# can see which partition each rule's jobs land on), SLURM_GPU_MAX_TIME (the GPU partition's time
+# limit, default 6:00:00: like a real GPU partition's, shorter than a doubled extraction job's ask),
+# SLURMCTLD_PORT (6817), SLURMD_PORT (6818), SLURM_FAKE_GPUS (2).
 set -euo pipefail
 
 STATE_DIR="${1:-${SLURM_STATE_DIR:-/tmp/pinclass-slurm}}"
 START_TIMEOUT="${SLURM_START_TIMEOUT:-60}"
 PARTITION="${SLURM_PARTITION:-ci}"
 GPU_PARTITION="${SLURM_GPU_PARTITION:-$PARTITION-gpu}"
+GPU_MAX_TIME="${SLURM_GPU_MAX_TIME:-6:00:00}"
 CTLD_PORT="${SLURMCTLD_PORT:-6817}"
 SLURMD_PORT="${SLURMD_PORT:-6818}"
 FAKE_GPUS="${SLURM_FAKE_GPUS:-2}"
@@ -176,6 +178,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=$def_mem_per_cpu
 ReturnToService=2
+# A job asking for more than its partition's limits is refused at submission (as on many clusters),
+# not left pending for ever.
+EnforcePartLimits=ALL
 # Finished jobs stay visible to squeue this long; Snakemake's slurm plugin uses squeue for
 # status only if MinJobAge >= 3 x slurm-init-seconds-before-status-checks.
 MinJobAge=3600
@@ -184,7 +189,7 @@ InactiveLimit=0
 GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$ncpus RealMemory=$real_mem_mb $gres_node State=UNKNOWN
 PartitionName=$PARTITION Nodes=localhost Default=YES MaxTime=INFINITE State=UP
-PartitionName=$GPU_PARTITION Nodes=localhost Default=NO MaxTime=INFINITE State=UP
+PartitionName=$GPU_PARTITION Nodes=localhost Default=NO MaxTime=$GPU_MAX_TIME State=UP
 EOF
 
 # Inside a job, snakemake-executor-plugin-slurm-jobstep runs `srun` with every SLURM_* variable
@@ -268,6 +273,6 @@ if [[ ! "$state" =~ ^(idle|mix|alloc)$ ]]; then
 fi
 
 log "SLURM up in $STATE_DIR: node localhost $state, partition $PARTITION, CPUs=$ncpus," \
-    "RealMemory=${real_mem_mb}M, gpu:testgpu:$FAKE_GPUS, GPU partition $GPU_PARTITION; PIDs munged=$(cat "$PIDS/munged.pid")" \
+    "RealMemory=${real_mem_mb}M, gpu:testgpu:$FAKE_GPUS, GPU partition $GPU_PARTITION (MaxTime $GPU_MAX_TIME); PIDs munged=$(cat "$PIDS/munged.pid")" \
     "slurmctld=$(cat "$PIDS/slurmctld.pid") slurmd=$(cat "$PIDS/slurmd.pid")"
 echo "SLURM_CONF=$SLURM_CONF"
