@@ -23,7 +23,7 @@ import pytest
 from packaging.markers import Marker
 
 from conftest import REPO
-from pinned import (LINUX_AARCH64, LINUX_X86_64, MACOS_ARM64, MACOS_X86_64, normalise, pins,
+from pinned import (LINUX_AARCH64, LINUX_X86_64, MACOS_ARM64, MACOS_X86_64, Platform, normalise, pins,
                     requirement_lines)
 
 INSTALLER_TOOLS = {"pip", "setuptools"}  # come with the virtual environment, not from our files
