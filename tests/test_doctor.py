@@ -160,8 +160,9 @@ def test_with_expect_gpu_the_doctor_exits_1_with_the_cause():
 
 def test_make_doctor_expects_a_gpu_with_gpu_1():
     def plan(*args):
-        return subprocess.run(["make", "-n", *args, "doctor"], cwd=REPO, capture_output=True, text=True,
-                              timeout=60).stdout.splitlines()[-1]
+        # --no-print-directory: under `make test` this make is a sub-make, which would add "Leaving directory"
+        return subprocess.run(["make", "--no-print-directory", "-n", *args, "doctor"], cwd=REPO, capture_output=True,
+                              text=True, timeout=60).stdout.splitlines()[-1]
 
     assert plan() == ".venv/bin/python -m pinclass.doctor "
     assert plan("GPU=1") == ".venv/bin/python -m pinclass.doctor --expect-gpu"
