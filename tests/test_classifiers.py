@@ -25,7 +25,8 @@ from sklearn.svm import SVC, LinearSVC
 
 from pinclass import classifiers
 from pinclass.config import classifier_settings
-from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC, TieBreakingKNN
+from pinclass.estimators import KerasMLPClassifier, OvRLinearSVC
+from pinclass.knn import TieBreakingKNN
 from pinclass.grid_search import evaluate, warm_chains
 from pinclass.probabilities import fit_temperature, softmax
 from pinclass.scoring import score_predictions

@@ -14,7 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 
-from pinclass.estimators import RBFSVC, KerasMLPClassifier, OvRLinearSVC, TieBreakingKNN
+from pinclass.estimators import RBFSVC, KerasMLPClassifier, OvRLinearSVC
+from pinclass.knn import TieBreakingKNN
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Classifier:
     warm_path(settings): the grid parameter along which a fold's fits warm-start each other (the
     estimator's warm_start), fitted in ascending order of it on one estimator; None: every fit
     starts cold.
+    fold_shared(settings): a fold's grid points are fitted one after another on one estimator, so
+    what they have in common is computed once (KNN: one neighbour search for the grid's largest k).
     refit_params(settings, infos): parameters the refit on all training rows takes from the
     cross-validation, given the fit info of the winning grid point's folds (the NN: the epochs)."""
 
@@ -35,6 +38,7 @@ class Classifier:
     fit_info: Callable[[BaseEstimator], dict] | None = None
     threads_inside: Callable[[dict], bool] = lambda settings: False
     warm_path: Callable[[dict], str | None] = lambda settings: None
+    fold_shared: Callable[[dict], bool] = lambda settings: False
     refit_params: Callable[[dict, list[dict]], dict] = lambda settings, infos: {}
 
 
@@ -45,13 +49,15 @@ def register(name: str, classifier: Classifier) -> None:
     REGISTRY[name] = classifier
 
 
-# Its neighbour search runs on the job's threads (BLAS and OpenMP): as fast as fits in two worker
-# processes at full size (docs/benchmarks.md), without copying the rows to workers.
+# Its neighbour search runs on the job's threads (BLAS and OpenMP), once per fold for the grid's
+# largest k (docs/benchmarks.md).
 register("knn", Classifier(
     build=lambda s, seed, n_jobs: TieBreakingKNN(metric=s["metric"], weights=s["weights"], n_jobs=n_jobs,
-                                                 tie_break=s["tie_break"]),
+                                                 tie_break=s["tie_break"],
+                                                 search_k=max(s["grid"].get("n_neighbors", [0])) or None),
     fit_info=lambda e: {"ties": int(e.n_ties_)},
-    threads_inside=lambda s: True))
+    threads_inside=lambda s: True,
+    fold_shared=lambda s: True))
 
 register("lsvm", Classifier(
     build=lambda s, seed, n_jobs: OvRLinearSVC(max_iter=s["max_iter"], tol=s["tol"], max_gap=s["max_gap"],

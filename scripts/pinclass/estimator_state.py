@@ -22,7 +22,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC
 
-from pinclass.estimators import RBFSVC, KerasMLPClassifier, OvRLinearSVC, TieBreakingKNN, import_keras, mlp_model
+from pinclass.estimators import RBFSVC, KerasMLPClassifier, OvRLinearSVC, import_keras, mlp_model
+from pinclass.knn import TieBreakingKNN
 
 TYPES = {cls.__name__: cls for cls in (StandardScaler, Normalizer, TieBreakingKNN, OvRLinearSVC, LogisticRegression,
                                        RBFSVC, Nystroem, SVC, KerasMLPClassifier)}

@@ -1,6 +1,6 @@
-"""The final estimators that scikit-learn does not have as such: KNN with a choice of tie-break,
-the one-vs-rest linear SVM with a solver chosen per fit, the Keras network and the RBF SVM. All are
-plain scikit-learn estimators.
+"""The final estimators that scikit-learn does not have as such: the one-vs-rest linear SVM with a
+solver chosen per fit, the Keras network and the RBF SVM (KNN: pinclass.knn). All are plain
+scikit-learn estimators.
 
 TensorFlow is imported only when the network is fitted, so KNN/LSVM jobs never pay for it.
 """
@@ -14,41 +14,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
 from pinclass import linear_svm
 from pinclass.grouping import TOLERANCE, group_sizes, hold_out
 
-KNN_TIE_BREAKS = ("lowest_label", "nearest")
 LSVM_DUALS = ("adaptive", "auto", True, False)
 LSVM_SOLVERS = ("batched", "liblinear")
-
-
-class TieBreakingKNN(KNeighborsClassifier):
-    """KNeighborsClassifier that counts its tied votes (`n_ties_`, for the last predict) and breaks
-    them by `tie_break`: "lowest_label", scikit-learn's rule (the first tied class in label order,
-    so early categories win more often), or "nearest": the tied class of the nearest neighbour
-    among those of the tied classes."""
-
-    def __init__(self, n_neighbors=5, *, weights="uniform", metric="minkowski", n_jobs=None,
-                 tie_break="lowest_label"):
-        super().__init__(n_neighbors=n_neighbors, weights=weights, metric=metric, n_jobs=n_jobs)
-        self.tie_break = tie_break
-
-    def predict(self, X):
-        if self.tie_break not in KNN_TIE_BREAKS:
-            raise ValueError(f"tie_break: expected one of {KNN_TIE_BREAKS}, got {self.tie_break!r}")
-        votes = self.predict_proba(X)
-        top = votes == votes.max(axis=1, keepdims=True)
-        tied = np.flatnonzero(top.sum(axis=1) > 1)
-        index = np.argmax(votes, axis=1)  # the first of the tied classes: scikit-learn's predict
-        if self.tie_break == "nearest" and len(tied):
-            _, neighbours = self.kneighbors(np.asarray(X)[tied])
-            for row, order in zip(tied, self._y[neighbours]):  # labels of the neighbours, nearest first
-                index[row] = next(label for label in order if top[row, label])
-        self.n_ties_ = len(tied)
-        return self.classes_[index]
 
 
 class OvRLinearSVC(ClassifierMixin, BaseEstimator):

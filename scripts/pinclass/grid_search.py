@@ -8,7 +8,8 @@ and the sample, calls it, and writes the JSON and the predictions around it.
 - Every fit — grid point × fold, then the refit — returns its macro F1, the warnings it raised
   (never just printed) and its fit info (iterations, epochs). Grid points × folds run in `n_jobs`
   worker processes, or one after another for a classifier that uses the threads itself (the NN,
-  the batched LSVM). A classifier with a warm path (the batched LSVM: C) fits each fold's grid
+  the batched LSVM). KNN fits each fold's grid on one estimator, whose one neighbour search serves
+  every grid point. A classifier with a warm path (the batched LSVM: C) fits each fold's grid
   points in ascending order of it on one estimator, each fit starting from the previous one's
   solution; the refit starts cold. A classifier may take refit parameters from the winning grid
   point's folds (the NN: its epochs, trained on all training rows).
@@ -72,10 +73,13 @@ def check_inputs(features, labels, split, fold, n_classes):
     return X, y.astype(np.int64), train, test, fold[train].astype(np.int64), k
 
 
-def warm_chains(points: list[dict], k: int, path: str | None) -> list[list[tuple[int, int]]]:
-    """The fits (grid point index, fold) in chains fitted one after another on one estimator: with a
-    warm path, one chain per fold and per setting of the other parameters, in ascending order of
-    the path parameter; without, one fit per chain."""
+def warm_chains(points: list[dict], k: int, path: str | None, shared: bool = False) -> list[list[tuple[int, int]]]:
+    """The fits (grid point index, fold) in chains fitted one after another on one estimator: with
+    `shared`, one chain per fold over the whole grid in grid order; with a warm path, one chain per
+    fold and per setting of the other parameters, in ascending order of the path parameter;
+    otherwise one fit per chain."""
+    if shared:
+        return [[(i, f) for i in range(len(points))] for f in range(k)]
     if path is None:
         return [[(i, f)] for i in range(len(points)) for f in range(k)]
     groups: dict = {}
@@ -158,7 +162,8 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
         train_groups = None if groups is None else np.asarray(groups)[train]
         run = partial(fit_chain, classifier, pipeline, points, X=X_train, y=y_train, folds=train_fold,
                       n_classes=len(label_names), groups=train_groups)
-        chains = warm_chains(points, k, REGISTRY[classifier].warm_path(settings))
+        chains = warm_chains(points, k, REGISTRY[classifier].warm_path(settings),
+                             REGISTRY[classifier].fold_shared(settings))
         if REGISTRY[classifier].threads_inside(settings) or n_jobs == 1:
             done = [run(chain=chain) for chain in chains]
         else:
