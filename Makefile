@@ -46,8 +46,10 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile demo/config.yaml
 	cat results/table.md
 
+# Two test workers (pytest-xdist), each test module whole on one of them (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

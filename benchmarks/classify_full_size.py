@@ -23,10 +23,18 @@ scale and offset; rows have norm ≈ sqrt(dims).
    C path as the workflow runs it), the relative objective gap per class against a tightly
    converged reference (the batched solver at tol 1e-10; its own gap is certified below ‖∇f‖²/2,
    f being 1-strongly convex), and the share of identical predictions on the test rows. With
-   --compare-liblinear the cells section also runs the whole LSVM step with solver liblinear.
+   --compare-liblinear the whole LSVM step (`evaluate("lsvm", ...)`) also runs with solver
+   liblinear: in the cells section when it has the LSVM, else on its own.
+   --family picks the synthetic rows of these LSVM comparisons: "own" (the rows above, first
+   width), "hard" (`make_hard_features`: --hard-n-train + a quarter as many test rows × --hard-width,
+   isotropic Gaussian noise around class centres of norm --hard-separation × the noise's, then
+   L2-normalised: no shared low-rank structure for the spectral preconditioner to capture, the
+   batched solver's hard case at large C) or "both".
 
 Quick run:  PYTHONPATH=scripts .venv/bin/python benchmarks/classify_full_size.py --n-train 3200 --widths 256
 Full size:  PYTHONPATH=scripts .venv/bin/python benchmarks/classify_full_size.py --widths 768,1024,1280,1536 --nn-ways
+LSVM, both families:  PYTHONPATH=scripts .venv/bin/python benchmarks/classify_full_size.py --classifiers "" \
+    --n-train 12800 --lsvm-solvers --compare-liblinear --family both
 """
 
 import argparse
@@ -62,6 +70,25 @@ def make_features(n_train, n_test, dim, n_classes, seed, signal=0.12, rank=32, t
     z = (z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)  # LayerNorm
     x = z * rng.lognormal(0, 0.3, dim) + rng.normal(0, 0.3, dim)            # its gamma, beta
     x *= (target_norm or np.sqrt(dim)) / np.linalg.norm(x, axis=1).mean()
+    order = rng.permutation(n)
+    x, y = x[order].astype(np.float32), y[order]
+    split = np.where(np.arange(n) < n_train, "train", "test")
+    return x, y, split
+
+
+def make_hard_features(n_train, n_test, dim, n_classes, seed, separation=0.35):
+    """The LSVM's harder family: class centres of norm `separation` × the noise's expected norm
+    (sqrt(dim)) in random directions, plus isotropic Gaussian noise N(0, I), each row then
+    L2-normalised. Isotropic, unlike `make_features`' rows: at large C each class's few margin rows
+    are spread in every direction, which the batched solver's shared spectral preconditioner
+    captures poorly (its hard case). Defaults of the command line: separation 0.35, 768 dims."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    y = np.arange(n) % n_classes
+    centres = rng.normal(0, 1, (n_classes, dim))
+    centres *= separation * np.sqrt(dim) / np.linalg.norm(centres, axis=1, keepdims=True)
+    x = centres[y] + rng.normal(0, 1, (n, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
     order = rng.permutation(n)
     x, y = x[order].astype(np.float32), y[order]
     split = np.where(np.arange(n) < n_train, "train", "test")
@@ -121,8 +148,8 @@ def run_capped(function, args, cap):
     return result
 
 
-def compare_solvers(X, y, split, fold, grid, n_classes, n_jobs):
-    """Section 2: per C on fold 0's training rows, both solvers against a tight reference."""
+def compare_solvers(X, y, split, fold, grid, n_classes, n_jobs, family="own"):
+    """Section 4: per C on fold 0's training rows, both solvers against a tight reference."""
     from sklearn.preprocessing import Normalizer
     from threadpoolctl import threadpool_limits
 
@@ -138,12 +165,13 @@ def compare_solvers(X, y, split, fold, grid, n_classes, n_jobs):
         slack = np.maximum(0.0, 1.0 - Y * (X_train @ model.coef_.T + model.intercept_))
         return 0.5 * ((model.coef_ ** 2).sum(axis=1) + model.intercept_ ** 2) + C * (slack ** 2).sum(axis=0)
 
-    print(f"\n## Solvers, one fit per C on fold 0's training rows ({len(y_train):,} rows), L2-normalised, "
-          f"{n_jobs} BLAS threads for batched, liblinear one thread per class in sequence (its own)\n")
-    print("| C | liblinear | batched (cold) | batched (warm path) | liblinear / warm | max gap liblinear "
-          "| max gap batched cold | max gap batched warm | reference certified gap | same test predictions "
-          "(batched warm vs liblinear) | Newton iterations / CG steps (warm) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"\n## Solvers, {family} family: one fit per C on fold 0's training rows ({len(y_train):,} × "
+          f"{X.shape[1]}), L2-normalised, {n_jobs} BLAS threads for batched, liblinear one thread per class in "
+          "sequence (its own)\n")
+    print("| C | liblinear | batched (cold) | batched (warm path) | liblinear / cold | liblinear / warm "
+          "| max gap liblinear | max gap batched cold | max gap batched warm | reference certified gap "
+          "| same test predictions (batched warm vs liblinear) | Newton iterations / CG steps (cold; warm) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     totals = {"liblinear": 0.0, "cold": 0.0, "warm": 0.0}
     warm = OvRLinearSVC(solver="batched", warm_start=True)
     with threadpool_limits(limits=n_jobs):
@@ -167,11 +195,34 @@ def compare_solvers(X, y, split, fold, grid, n_classes, n_jobs):
             totals["liblinear"] += t_lib
             totals["cold"] += t_cold
             totals["warm"] += t_warm
-            print(f"| {C:g} | {fmt_s(t_lib)} | {fmt_s(t_cold)} | {fmt_s(t_warm)} | {t_lib / t_warm:.1f} "
-                  f"| {gaps['liblinear']:.1e} | {gaps['cold']:.1e} | {gaps['warm']:.1e} | {certified:.0e} "
-                  f"| {same:.2%} | {iterations} / {cg_steps} |", flush=True)
+            print(f"| {C:g} | {fmt_s(t_lib)} | {fmt_s(t_cold)} | {fmt_s(t_warm)} | {t_lib / t_cold:.1f} "
+                  f"| {t_lib / t_warm:.1f} | {gaps['liblinear']:.1e} | {gaps['cold']:.1e} | {gaps['warm']:.1e} "
+                  f"| {certified:.0e} | {same:.2%} | {int(cold.n_iter_.max())} / {int(cold.solution_.cg_steps.max())}; "
+                  f"{iterations} / {cg_steps} |", flush=True)
     print(f"| all | {fmt_s(totals['liblinear'])} | {fmt_s(totals['cold'])} | {fmt_s(totals['warm'])} "
-          f"| {totals['liblinear'] / totals['warm']:.1f} | | | | | | |")
+          f"| {totals['liblinear'] / totals['cold']:.1f} | {totals['liblinear'] / totals['warm']:.1f} | | | | | | |")
+
+
+def compare_steps(X, y, split, fold, n_classes, seed, n_jobs, family):
+    """The whole LSVM step (`evaluate`: the schema's grid, 5 folds, refit, predict, calibration)
+    with solver batched and with solver liblinear, on one family's rows."""
+    from pinclass.grid_search import evaluate
+
+    names = [f"class_{i:02d}" for i in range(n_classes)]
+    print(f"\n## The whole LSVM step, {family} family ({int((split == 'train').sum()):,} train + "
+          f"{int((split == 'test').sum()):,} test rows × {X.shape[1]}), {n_jobs} threads\n")
+    print("| solver | grid | refit | total | best | test macro F1 | refit Newton iterations | warnings |")
+    print("|---|---|---|---|---|---|---|---|")
+    totals = {}
+    for solver in ("batched", "liblinear"):
+        result, _ = evaluate("lsvm", X, y, split, fold, names, {"solver": solver}, seed=seed, n_jobs=n_jobs)
+        tm = result["timings"]
+        totals[solver] = tm["total_s"]
+        best = ", ".join(f"{k}={v:g}" for k, v in result["best_params"].items())
+        print(f"| {solver} | {fmt_s(tm['grid_search_s'])} | {fmt_s(tm['refit_s'])} | {fmt_s(tm['total_s'])} "
+              f"| {best} | {result['macro_f1']:.4f} | {result['refit']['n_iter']} | {len(result['warnings'])} |",
+              flush=True)
+    print(f"\nliblinear / batched, whole LSVM step ({family} family): {totals['liblinear'] / totals['batched']:.1f}")
 
 
 def fmt_s(seconds):
@@ -392,6 +443,29 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
         print(f"| {way} | {fmt_s(seconds)} | {before / seconds:.1f} |")
 
 
+def knn_search_per_k(X, y, split, fold, n_classes, seed, n_jobs, shared_result):
+    """The whole KNN step as scikit-learn would search: every grid point's fits on their own
+    estimator, each predict and predict_proba searching its k. Checks that it chose, scored and
+    predicted exactly as the shared search did."""
+    from dataclasses import replace
+
+    from pinclass.classifiers import REGISTRY
+    from pinclass.grid_search import evaluate
+    from pinclass.knn import TieBreakingKNN
+
+    def build(s, seed, n_jobs):
+        return TieBreakingKNN(metric=s["metric"], weights=s["weights"], n_jobs=n_jobs, tie_break=s["tie_break"])
+
+    names = [f"class_{i:02d}" for i in range(n_classes)]
+    per_k = replace(REGISTRY["knn"], build=build, fold_shared=lambda s: False)
+    with mock.patch.dict(REGISTRY, {"knn": per_k}):
+        result, _ = evaluate("knn", X, y, split, fold, names, None, seed=seed, n_jobs=n_jobs)
+    for key in ("cv", "best_params", "macro_f1", "confusion_matrix"):
+        if result[key] != shared_result[key]:
+            raise AssertionError(f"knn: a search per k gave another {key} than the shared search")
+    return result, Clock()
+
+
 def compare_scalings(X, y, split, scalings, C, max_iter, seed, cap):
     """Section 3: one LinearSVC fit per scaling, each capped."""
     print(f"\n## One fit: sklearn LinearSVC(C={C:g}, max_iter={max_iter}), its default solver "
@@ -428,10 +502,18 @@ def main(argv=None):
     parser.add_argument("--classifiers", default="knn,lsvm,nn", help="cells section ('' skips it)")
     parser.add_argument("--n-jobs", type=int, default=2, help="the job's threads (the classify rule's)")
     parser.add_argument("--nn-ways", action="store_true", help="the NN's fold-0 fits three ways (first width)")
+    parser.add_argument("--compare-knn-searches", action="store_true",
+                        help="the cells section also runs the KNN step searching each k anew (scikit-learn's way)")
     parser.add_argument("--compare-liblinear", action="store_true",
                         help="cells section: also the whole LSVM step with solver liblinear")
     parser.add_argument("--lsvm-solvers", action="store_true",
                         help="the two LSVM solvers per C on fold 0's rows (first width): time, gap, predictions")
+    parser.add_argument("--family", choices=("own", "hard", "both"), default="own",
+                        help="synthetic rows of --lsvm-solvers and --compare-liblinear (see the docstring)")
+    parser.add_argument("--hard-n-train", type=int, default=10000, help="hard family: train rows (fold 0: 4/5)")
+    parser.add_argument("--hard-width", type=int, default=768)
+    parser.add_argument("--hard-separation", type=float, default=0.35,
+                        help="hard family: class centres' norm / the noise's")
     parser.add_argument("--lsvm-scalings", default="", help="scalings of the one-fit LinearSVC comparison, "
                         "e.g. l2,standard (first width)")
     parser.add_argument("--C", type=float, default=1.0, help="C of the one-fit comparison")
@@ -465,11 +547,18 @@ def main(argv=None):
         tf_import_s = time.perf_counter() - t
     for width in widths if classifiers else []:
         X, y, split, fold = data[width]
-        cells = {}
+        cells, cpu_s = {}, {}  # cpu_s: the process's CPU seconds (all threads), less sensitive to other load
         for classifier in classifiers:
+            cpu = time.process_time()
             cells[classifier] = run_cell(classifier, X, y, split, fold, None, args.seed, args.n_jobs)
+            cpu_s[classifier] = time.process_time() - cpu
             totals[classifier][width] = cells[classifier][0]["timings"]["total_s"]
-        if args.compare_liblinear:
+        if args.compare_knn_searches and "knn" in cells:
+            cpu = time.process_time()
+            cells["knn (a search per k)"] = knn_search_per_k(X, y, split, fold, args.classes, args.seed, args.n_jobs,
+                                                              cells["knn"][0])
+            cpu_s["knn (a search per k)"] = time.process_time() - cpu
+        if args.compare_liblinear and args.family != "hard" and "lsvm" in classifiers:
             from pinclass.grid_search import evaluate
 
             names = [f"class_{i:02d}" for i in range(args.classes)]
@@ -477,6 +566,11 @@ def main(argv=None):
                                  n_jobs=args.n_jobs)
             cells["lsvm (liblinear)"] = result, Clock()
         report_cells(width, cells)
+        if "knn (a search per k)" in cells:
+            ratio = cells["knn (a search per k)"][0]["timings"]["total_s"] / cells["knn"][0]["timings"]["total_s"]
+            cpu_ratio = cpu_s["knn (a search per k)"] / cpu_s["knn"]
+            print(f"\na search per k and call / one search per fold, whole KNN step: {ratio:.1f} in wall time, "
+                  f"{cpu_ratio:.1f} in CPU time (the same CV scores, choice and test predictions)")
         if args.compare_liblinear and "lsvm" in cells:
             ratio = cells["lsvm (liblinear)"][0]["timings"]["total_s"] / cells["lsvm"][0]["timings"]["total_s"]
             print(f"\nliblinear / batched, whole LSVM step: {ratio:.1f} (liblinear's fits in worker processes: "
@@ -490,8 +584,21 @@ def main(argv=None):
     scalings = [w.strip() for w in args.lsvm_scalings.split(",") if w.strip()]
     if scalings:
         compare_scalings(X, y, split, scalings, args.C, args.max_iter, args.seed, args.cap)
-    if args.lsvm_solvers:
-        compare_solvers(X, y, split, fold, [0.01, 0.1, 1, 10, 100], args.classes, args.n_jobs)
+    families = {"own": ["own"], "hard": ["hard"], "both": ["own", "hard"]}[args.family]
+    for family in families:
+        if family == "hard":
+            n_hard = args.hard_n_train // 4
+            X, y, split = make_hard_features(args.hard_n_train, n_hard, args.hard_width, args.classes, args.seed,
+                                             args.hard_separation)
+            fold = stratified_folds(y, split, 5, args.seed)
+            print(f"\nhard family: {args.hard_n_train:,} train + {n_hard:,} test rows × {args.hard_width}, "
+                  f"class centres at {args.hard_separation:g} of the noise, L2-normalised")
+        else:
+            X, y, split, fold = data[widths[0]]
+        if args.lsvm_solvers:
+            compare_solvers(X, y, split, fold, [0.01, 0.1, 1, 10, 100], args.classes, args.n_jobs, family)
+        if args.compare_liblinear and (family == "hard" or "lsvm" not in classifiers):
+            compare_steps(X, y, split, fold, args.classes, args.seed, args.n_jobs, family)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ pin.json} — and holds photo-like JPEGs (colour field, blobs, film grain; quali
              decode then clean (alternating), --rounds times; clean/decode is the median of the
              per-block ratios (quartiles beside it), so a busy machine slows both sides alike;
   GIL share  the part of one thread's check_rows time that holds Python's GIL: everything but
-             Pillow's decoder calls, hashing and file reads, which release it. A job's threads
-             cannot check more than 1 / share times one thread's rate, whatever their number;
+             Pillow's decoder calls, its resamplings (Image.resize, which the fingerprints run;
+             the few microseconds of Python around each count as released), hashing and file
+             reads, which release it. A job's threads cannot check more than 1 / share times one
+             thread's rate, whatever their number;
   threads    check_rows on --threads threads against one thread (one pass each; noisy on a
              shared machine);
   memory     each stage in a fresh child process, run as its rule script runs it — ingest
@@ -207,13 +209,24 @@ def gil_share(paths: list[Path], rows, root: Path, config: dict) -> float:
         def __getattr__(self, name):
             return getattr(self._decoder, name)
 
+    resize = Image.Image.resize
+
+    def timed_resize(self, *args, **kwargs):  # Pillow's resampling (GIL released inside), timed
+        began = time.perf_counter()
+        try:
+            return resize(self, *args, **kwargs)
+        finally:
+            free[0] += time.perf_counter() - began
+
     Image._getdecoder = lambda *args, **kwargs: TimedDecoder(getdecoder(*args, **kwargs))
+    Image.Image.resize = timed_resize
     try:
         began = time.perf_counter()
         check_rows(rows, *clean_args(root, config), threads=1)
         total = time.perf_counter() - began
     finally:
         Image._getdecoder = getdecoder
+        Image.Image.resize = resize
     began = time.perf_counter()
     for path in paths:  # reading and hashing release the GIL too
         with open(path, "rb") as f:

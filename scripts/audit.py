@@ -1,8 +1,9 @@
 """Audit a results folder (pinclass.audit): a Snakemake `script:` or a command line.
 
     python scripts/audit.py [WORKDIR] [--out results/audit.json] [--images sample|clean|none]
+    python scripts/audit.py RERUN_WORKDIR --compare ORIGINAL_WORKDIR [--tolerance NAME=VALUE ...]
 
-Exit status 1, and one line per problem, when anything disagrees.
+Exit status 1, and one line per problem, when anything disagrees (or differs beyond tolerance).
 """
 
 import sys

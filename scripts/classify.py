@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from pinclass import devices
 from pinclass.atomic import read_metadata, read_table, write_json, write_parquet
-from pinclass.extraction import vector_column
+from pinclass.feature_tables import vector_column
 from pinclass.gpu_slots import assign
 from pinclass.grid_search import evaluate
 from pinclass.joining import features_for_sample

@@ -19,7 +19,8 @@ from pinclass import devices  # noqa: E402
 from pinclass.atomic import read_table, write_parquet  # noqa: E402
 from pinclass.backbones import build_backbone  # noqa: E402
 from pinclass.extraction import (ChunkStore, configure_threads, extract_resumable, extraction_entry,  # noqa: E402
-                                 features_table, image_paths)
+                                 image_paths)
+from pinclass.feature_tables import features_table  # noqa: E402
 from pinclass.provenance import as_metadata, code_sha256, library_versions, provenance  # noqa: E402
 from pinclass.runtimes import UnsupportedPrecision, make_runner  # noqa: E402
 from pinclass.weights import WeightsFile, verify_weights  # noqa: E402

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, read_table, replace_atomically, write_parquet
 from pinclass.feature_tables import features_matrix
-from pinclass.pin_predictions import boards_table, check_extraction, pins_table, summary_markdown
+from pinclass.pin_predictions import board_predictions, check_extraction, pins_table, summary_markdown
 from pinclass.provenance import as_metadata, provenance
 from pinclass.rule_io import params_dict, start
 from pinclass.saved_models import load_model
@@ -20,7 +20,7 @@ check_extraction(model, {Path(path).stem: json.loads(read_metadata(path)["extrac
                          for path in inputs.features})
 predicted, probabilities = model.predict(features)
 pins = pins_table(clean, predicted, probabilities, model.labels, params.top)
-boards = boards_table(pins, probabilities, model.labels)
+boards = board_predictions(pins, probabilities, model.labels)
 choice = json.loads(Path(inputs.best).read_text()) if "best" in inputs.keys() else None
 record = provenance(params_dict(snakemake), inputs={"model": inputs.model, "arrays": inputs.arrays,
                                                    "clean": inputs.clean, **dict(zip(features, inputs.features))})

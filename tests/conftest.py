@@ -67,3 +67,12 @@ def snakemake_command(workdir: Path, *args) -> list[str]:
 @pytest.fixture
 def snakemake_run():
     return run_snakemake
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`make test` runs two workers, --dist loadgroup) each test module runs
+    whole on one worker, so its module fixtures — real workflow runs — are made once; the SLURM
+    modules share one worker, as they share one local cluster."""
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("slurm" if "slurm" in module else module))

@@ -8,7 +8,7 @@ import pytest
 
 from pinclass.board_evaluation import (board_curve, board_scores, boards_markdown, boards_table, cell_pins,
                                        evaluate_cell, pin_counts)
-from pinclass.extraction import vector_column
+from pinclass.feature_tables import vector_column
 from pinclass.plots import board_curve_plot
 
 # Three boards, pins interleaved, and a fourth class no board has:

@@ -39,7 +39,8 @@ def test_every_rule_with_a_script_carries_the_code_version_of_that_script():
 
 def test_closures_hold_the_modules_that_hand_lists_missed():
     assert {"shards", "devices", "gpu_slots", "atomic", "provenance", "rule_io"} <= set(closure(SCRIPTS / "extract.py"))
-    assert "extraction" in closure(SCRIPTS / "classify.py")  # joining uses features_matrix
+    assert "knn" in closure(SCRIPTS / "classify.py")  # through grid_search and classifiers
+    assert "extraction" not in closure(SCRIPTS / "classify.py")  # it reads features, never makes them
     assert "scoring" in closure(SCRIPTS / "aggregate.py")  # through uncertainty
     assert {"weights", "atomic", "provenance"} <= set(closure(SCRIPTS / "fetch_weights.py"))
     assert "classifiers" not in closure(SCRIPTS / "ingest.py")

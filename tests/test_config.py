@@ -105,6 +105,7 @@ def test_snakemake_stops_on_a_bad_config_with_that_message(tmp_path, snakemake_r
     ("uncertainty", {"level": "0.9", "n_boot": "200"}, {"level": 0.9, "n_boot": 200}),
     ("classifiers", {"lsvm": {"dual": "true", "grid": {"C": ["0.1", "1"]}}},
      {"lsvm": {"dual": True, "grid": {"C": [0.1, 1]}}}),
+    ("data", {"manifest": "null", "root": "resources/demo_crawl"}, {"manifest": None, "root": "resources/demo_crawl"}),
 ])
 def test_strings_from_config_overrides_take_the_schemas_types(key, value, typed_value):
     """What Snakemake's --config hands over for nested values: strings (YAML's base loader)."""

@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score
 from conftest import SMALL_CATEGORIES, planned_jobs, run_snakemake, small_config, tiny_backbones
 from pinclass.atomic import read_metadata
 from pinclass.demo_crawl import make_demo_crawl
-from pinclass.extraction import features_matrix
+from pinclass.feature_tables import features_matrix
 
 # The paper's six, a seventh added by config alone (a keras.applications model that wants its module's
 # preprocess_input), and a fusion of two of them (no extraction of its own).

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from pinclass.ensembles import soft_vote
-from pinclass.extraction import vector_column
+from pinclass.feature_tables import vector_column
 
 
 def cell(ids, labels, probabilities):

@@ -17,8 +17,8 @@ from conftest import CPU_TENSORFLOW, PAPER_BACKBONES, run_snakemake, small_confi
 from pinclass.atomic import read_metadata
 from pinclass.backbones import build_backbone
 from pinclass.demo_crawl import category_image, write_image
-from pinclass.extraction import (ChunkStore, extract_features, extract_resumable, features_matrix,
-                                 features_table, merge_shards)
+from pinclass.extraction import ChunkStore, extract_features, extract_resumable
+from pinclass.feature_tables import features_matrix, features_table, merge_shards
 
 SIZE = 32
 TWO_BACKBONES = tiny_backbones("efficientnetv2_b0", "convnext_tiny", input_size=SIZE, batch_size=8,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pinclass.extraction import features_table
+from pinclass.feature_tables import features_table
 from pinclass.joining import JoinError, features_for_sample
 
 NAMES = ["animals", "art"]

@@ -3,6 +3,10 @@ pairs without comparing all of them, `drop` keeps one per group and files the re
 reports test images with a near-duplicate in train."""
 
 import itertools
+import json
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -171,3 +175,171 @@ def test_the_sample_summary_counts_test_images_with_a_near_duplicate_in_train():
     assert summary["near_duplicate_test_images"] == 2  # b (of a) and f (of e); d has none
     assert summary["near_duplicate_rule"] == {"dhash": 2, "phash": 0, "colour": 0}
     assert split_summary(sample, CATEGORIES, 0.5, "none", Rule(0, 0, 0))["near_duplicate_test_images"] == 0
+
+
+# ---------------------------------------------------------------------------------- golden values
+# The fingerprints and content boxes of a varied set of generated images, recorded in
+# tests/fingerprints_golden.json: speeding up `images.fingerprints` / `content_box` must not change
+# one bit of them (clean.parquet's hashes from an earlier run stay comparable). The values belong to
+# the pinned Pillow and numpy (requirements-common.txt); after a deliberate change of the method or an
+# upgrade, rewrite the file with
+# `PYTHONPATH=scripts:tests .venv/bin/python tests/test_near_duplicates.py --write-golden`.
+
+GOLDEN = Path(__file__).with_name("fingerprints_golden.json")
+
+
+def _photo(rng, width: int, height: int) -> np.ndarray:
+    """A photo-like picture (as benchmarks/cleaning_throughput.py makes): colour field, blobs, grain."""
+    field = Image.fromarray(rng.integers(0, 256, (5, 4, 3), dtype=np.uint8)).resize(
+        (width, height), Image.Resampling.BICUBIC)
+    blobs = Image.fromarray(rng.integers(0, 256, (max(2, height * 30 // width), 30, 3), dtype=np.uint8)).resize(
+        (width, height), Image.Resampling.BICUBIC)
+    pixels = np.asarray(field, dtype=np.float32) * 0.6 + np.asarray(blobs, dtype=np.float32) * 0.4
+    pixels += rng.normal(0, 1, (height, width, 3)).astype(np.float32) * rng.uniform(2, 6)
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def _framed(rng, inner: np.ndarray, sides: dict, colour) -> np.ndarray:
+    """`inner` inside a frame of `colour`, sides {"left": px, ...} wide."""
+    h, w, _ = inner.shape
+    left, top, right, bottom = (sides.get(k, 0) for k in ("left", "top", "right", "bottom"))
+    out = np.empty((h + top + bottom, w + left + right, 3), dtype=np.uint8)
+    out[:] = colour
+    out[top:top + h, left:left + w] = inner
+    return out
+
+
+def golden_cases() -> dict:
+    """{name: (PIL image, save format, save options)}: frames of many colours and widths, nested frames
+    with blend lines, thumbnails and 736×1100 pins, every mode decode_rgb converts, EXIF rotations,
+    tiny and degenerate pictures."""
+    rng = np.random.default_rng(2026)
+    cases = {}
+
+    def add(name, pixels, fmt="PNG", **options):
+        image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+        cases[name] = (image, fmt, options)
+
+    pin, thumb = _photo(rng, 736, 1100), _photo(rng, 236, 330)
+    add("pin_jpeg", pin, "JPEG", quality=85)
+    add("pin_png", pin)
+    add("pin_jpeg_2", _photo(rng, 736, 1100), "JPEG", quality=85)
+    add("thumb_jpeg", thumb, "JPEG", quality=85)
+    add("thumb_tall_jpeg", _photo(rng, 236, 420), "JPEG", quality=85)
+    add("thumb_square_png", _photo(rng, 236, 236))
+    add("wide_png", _photo(rng, 1200, 300))
+    add("big_jpeg", _photo(rng, 1500, 2000), "JPEG", quality=90)
+    for colour, name in (((255, 255, 255), "white"), ((0, 0, 0), "black"), ((250, 246, 240), "offwhite"),
+                         ((20, 18, 25), "nearblack"), ((200, 30, 30), "red"), ((128, 128, 128), "grey")):
+        for width in (1, 3, 8, 40):
+            all_sides = dict.fromkeys(("left", "top", "right", "bottom"), width)
+            add(f"frame_{name}_{width}_png", _framed(rng, thumb, all_sides, colour))
+        add(f"frame_{name}_jpeg", _framed(rng, thumb, {"left": 12, "top": 12, "right": 12, "bottom": 12}, colour),
+            "JPEG", quality=80)
+    add("pin_letterbox_jpeg", _framed(rng, pin[200:900], {"top": 200, "bottom": 200}, (0, 0, 0)), "JPEG", quality=85)
+    add("pin_white_margin_jpeg", _framed(rng, pin[:, 60:676], {"left": 60, "right": 60}, (255, 255, 255)),
+        "JPEG", quality=85)
+    add("pin_one_side_png", _framed(rng, pin[:1000], {"bottom": 100}, (255, 255, 255)))
+    # a resized border's blend: white, two lines of one grey, black, then the picture
+    blended = _framed(rng, thumb, {"left": 4, "top": 4, "right": 4, "bottom": 4}, (0, 0, 0))
+    blended = _framed(rng, blended, {"left": 2, "top": 2, "right": 2, "bottom": 2}, (140, 140, 140))
+    add("blend_png", _framed(rng, blended, {"left": 10, "top": 10, "right": 10, "bottom": 10}, (255, 255, 255)))
+    three = _framed(rng, thumb, {"left": 3, "top": 3, "right": 3, "bottom": 3}, (90, 160, 90))
+    add("blend_three_lines_png", _framed(rng, three, {"left": 10, "top": 10, "right": 10, "bottom": 10},
+                                         (255, 255, 255)))
+    add("nested_bw_png", _framed(rng, _framed(rng, thumb, {"left": 5, "top": 30}, (255, 255, 255)),
+                                 {"left": 20, "right": 9, "bottom": 15}, (0, 0, 0)))
+    text = np.full((400, 300, 3), 255, dtype=np.uint8)  # a quote card: dark lines on white
+    for row in range(60, 340, 40):
+        text[row:row + 12, 40:260 - (row % 80)] = 30
+    add("quote_card_png", text)
+    add("quote_card_jpeg", text, "JPEG", quality=75)
+    add("stripes_png", np.repeat(np.tile(np.repeat([[0], [255]], 3, axis=0), (60, 1))[:, :, None], 3, axis=2)
+        .repeat(200, axis=1).astype(np.uint8))
+    add("content_too_small_png", _framed(rng, thumb[:20, :20], dict.fromkeys(("left", "top", "right", "bottom"), 150),
+                                         (255, 255, 255)))
+    add("all_white_png", np.full((120, 90, 3), 255, dtype=np.uint8))
+    add("all_black_png", np.zeros((90, 120, 3), dtype=np.uint8))
+    add("all_red_png", np.full((64, 64, 3), (220, 10, 10), dtype=np.uint8))
+    for w, h in ((1, 1), (2, 2), (3, 3), (1, 50), (50, 1), (2, 70), (9, 8), (8, 9), (95, 95), (96, 96), (97, 501),
+                 (1000, 97), (33, 17)):
+        add(f"tiny_{w}x{h}_png", _photo(rng, w, h))
+    for i in range(24):  # random frames: sides, widths, colours (near-white, near-black, other)
+        w, h = int(rng.integers(40, 500)), int(rng.integers(40, 500))
+        inner = _photo(rng, w, h)
+        for _ in range(int(rng.integers(1, 4))):
+            sides = {k: int(rng.integers(0, 30)) for k in ("left", "top", "right", "bottom") if rng.random() < 0.6}
+            colour = [(255, 255, 255), (0, 0, 0), tuple(int(c) for c in rng.integers(0, 256, 3)),
+                      tuple(int(c) for c in rng.integers(225, 256, 3)),
+                      tuple(int(c) for c in rng.integers(0, 33, 3))][int(rng.integers(5))]
+            inner = _framed(rng, inner, sides, colour)
+        if rng.random() < 0.5:
+            add(f"random_frame_{i}_png", inner)
+        else:
+            add(f"random_frame_{i}_jpeg", inner, "JPEG", quality=int(rng.integers(60, 95)))
+    base = Image.fromarray(_framed(rng, thumb, {"left": 20, "top": 5}, (255, 255, 255)))
+    add("grey_L_png", base.convert("L"))
+    add("grey_L_jpeg", base.convert("L"), "JPEG", quality=85)
+    add("palette_png", base.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
+    palette = base.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    add("palette_alpha_png", palette, "PNG", transparency=0)
+    rgba = base.convert("RGBA")
+    alpha = np.asarray(rgba).copy()
+    alpha[:, :, 3] = np.linspace(0, 255, alpha.shape[1], dtype=np.uint8)[None, :]
+    add("rgba_png", Image.fromarray(alpha, "RGBA"))
+    add("la_png", Image.fromarray(alpha, "RGBA").convert("LA"))
+    add("png16", Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257))
+    add("bilevel_png", base.convert("1"))
+    add("cmyk_jpeg", base.convert("CMYK"), "JPEG", quality=90)
+    add("webp", base, "WEBP", lossless=True)
+    add("gif", base.convert("P", palette=Image.Palette.ADAPTIVE, colors=128), "GIF")
+    for orientation in (2, 3, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        add(f"exif_{orientation}_jpeg", base, "JPEG", quality=90, exif=exif)
+    # at the thresholds, on pictures small enough to be searched unfiltered: a blend line whose pixels lie 16
+    # or 17 levels from its median (even length: half below, half above; odd: 4 of 91 pixels above) and
+    # white lines 97% white (88 of 90 pixels) or just under (87)
+    picture = np.asarray(Image.fromarray(thumb).resize((80, 90)))
+    for width, levels in ((90, 16), (90, 17), (91, 16), (91, 17)):
+        blend = np.full((1, width, 3), 100, dtype=np.uint8)
+        if width % 2:
+            blend[0, :4] += levels
+        else:
+            blend[0, :width // 2] += 2 * levels
+        framed = _framed(rng, picture, {"right": width - 80}, (0, 0, 0))
+        add(f"blend_line_{width}_{levels}_png", np.concatenate(
+            [np.full((6, width, 3), 255, dtype=np.uint8), blend, np.zeros((3, width, 3), dtype=np.uint8), framed]))
+    for whites in (88, 87):
+        line = np.zeros((1, 90, 3), dtype=np.uint8)
+        line[0, :whites] = 255
+        add(f"white_share_{whites}_png", np.concatenate([np.repeat(line, 4, axis=0), _photo(rng, 90, 120)]))
+    return cases
+
+
+def golden_values(root: Path) -> dict:
+    """{name: {width, height, format, dhash, phash, colour, box}} of every golden case, each written to a
+    file under root and read back as cleaning reads it."""
+    from pinclass.images import inspect_image, load_rgb
+
+    out = {}
+    for name, (image, fmt, options) in golden_cases().items():
+        path = root / f"{name}.{fmt.lower()}"
+        image.save(path, fmt, **options)
+        facts = inspect_image(path, 1)
+        out[name] = {key: facts[key] for key in ("width", "height", "format", *HASH_COLUMNS)}
+        out[name]["box"] = list(content_box(load_rgb(path)))
+    return out
+
+
+def test_fingerprints_and_content_boxes_match_the_recorded_values(tmp_path):
+    expected = json.loads(GOLDEN.read_text())
+    found = golden_values(tmp_path)
+    assert sorted(found) == sorted(expected)
+    changed = {name: (expected[name], values) for name, values in found.items() if values != expected[name]}
+    assert not changed, f"{len(changed)} of {len(found)} changed, e.g. {next(iter(changed.items()))}"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
+    with tempfile.TemporaryDirectory() as folder:
+        GOLDEN.write_text(json.dumps(golden_values(Path(folder)), indent=0, sort_keys=True) + "\n")

@@ -18,7 +18,8 @@ from conftest import run_snakemake, small_config, snakemake_command, tiny_backbo
 from pinclass.atomic import read_metadata
 from pinclass.backbones import build_backbone
 from pinclass.demo_crawl import category_image, write_image
-from pinclass.extraction import extract_features, features_matrix, image_paths
+from pinclass.extraction import extract_features, image_paths
+from pinclass.feature_tables import features_matrix
 from pinclass.runtimes import RuntimeUnavailable, UnsupportedPrecision, check_precision, openvino_runner
 
 SIZE, BATCH = 32, 4

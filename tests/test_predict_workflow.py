@@ -99,7 +99,7 @@ def test_every_saved_model_reproduces_its_cells_test_predictions_in_a_fresh_proc
     workdir, _, _ = predicted
     script = (
         "import sys, json, numpy as np, pandas as pd, pyarrow.parquet as pq\n"
-        "from pinclass.extraction import features_matrix\n"
+        "from pinclass.feature_tables import features_matrix\n"
         "from pinclass.saved_models import load_model\n"
         "workdir, cell = sys.argv[1], sys.argv[2]\n"
         "model = load_model(f'{workdir}/results/models/{cell}')\n"

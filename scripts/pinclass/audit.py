@@ -1,4 +1,5 @@
-"""Audit a finished results folder: does everything still agree with everything else?
+"""Audit a finished results folder: does everything still agree with everything else? (Comparing
+two runs with each other is pinclass.compare, `audit.py --compare`.)
 
 `audit(workdir)` re-reads the workflow's outputs under `workdir` (the folder Snakemake ran in; every
 path below is relative to it) and checks, without Snakemake and without changing anything. The cells
@@ -45,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pinclass.atomic import read_metadata, write_json
+from pinclass.compare import compare, parse_tolerance, write_report
 from pinclass.provenance import read_provenance, sha256_file
 from pinclass.table import row_weights
 
@@ -655,7 +657,18 @@ def parse_args(argv):
                              f"(default: {DEFAULT_OUT})")
     parser.add_argument("--images", choices=IMAGE_MODES, default="sample",
                         help="re-hash the images of sample.parquet (default), of clean.parquet, or none")
+    parser.add_argument("--compare", metavar="ORIGINAL",
+                        help="instead: compare WORKDIR, a rerun, with the ORIGINAL run's folder (or its results/) "
+                             "and write results/compare.json and .md in WORKDIR (pinclass.compare)")
+    parser.add_argument("--tolerance", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --compare: a tolerance other than its default, e.g. features=1e-4, f1=0.5, "
+                             "predictions=0.9, exact=knn,lsvm (docs/reproducibility.md)")
     return parser.parse_args(argv)
+
+
+def _workdir_of(path: Path) -> Path:
+    """A run's workdir, given it or its results/ folder."""
+    return path.parent if path.name == RESULTS and not (path / RESULTS).is_dir() else path
 
 
 def main(argv=None) -> int:
@@ -665,6 +678,8 @@ def main(argv=None) -> int:
     if not workdir.is_dir():
         print(f"{workdir}: not a folder", file=sys.stderr)
         return 2
+    if args.compare is not None:
+        return compare_main(_workdir_of(Path(args.compare)), _workdir_of(workdir), args.tolerance)
     report = audit(workdir, args.images)
     out = _resolve(workdir, args.out)
     write_json(report, out)
@@ -674,4 +689,26 @@ def main(argv=None) -> int:
     print(f"audit {'passed' if report['ok'] else 'FAILED'}: {s['checks']} checks, {s['failed']} failed, "
           f"{s['problems']} problem(s), {s['images_rehashed']} image(s) and {s['inputs_rehashed']} input file(s) "
           f"re-hashed; report in {out}", file=sys.stderr)
+    return 0 if report["ok"] else 1
+
+
+def compare_main(original: Path, rerun: Path, tolerance_args: list[str]) -> int:
+    """CLI of --compare: the lines beyond tolerance, the report's place; 0 when the runs agree."""
+    try:
+        tolerances = dict(map(parse_tolerance, tolerance_args))
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if not (original / RESULTS).is_dir():
+        print(f"{original}: holds no {RESULTS}/ folder", file=sys.stderr)
+        return 2
+    report = compare(original, rerun, tolerances)
+    json_path, md_path = write_report(report, rerun)
+    for line in report["problems"]:
+        print(line)
+    files, cells = report["summary"]["files"], report["summary"]["cells"]
+    print(f"comparison {'passed' if report['ok'] else 'FAILED'}: files "
+          + ", ".join(f"{n} {s}" for s, n in files.items()) + "; cells "
+          + ", ".join(f"{n} {s}" for s, n in cells.items() if s != "derived")
+          + f"; ranking {report['ranking']['status']}; report in {md_path} and {json_path}", file=sys.stderr)
     return 0 if report["ok"] else 1

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from pinclass.board_votes import board_probabilities
 from pinclass.feature_tables import vector_matrix
+from pinclass.grouping import cross_counts
 from pinclass.leakage import macro_f1_of_present
 from pinclass.sampling import group_keys
 from pinclass.scoring import score_predictions
@@ -36,8 +37,7 @@ def board_labels(labels: np.ndarray, boards: np.ndarray, keys: pd.Index) -> tupl
     """Each board's true label (in `keys` order) as its pins' majority label — they all share it unless
     a board was filed under two categories — and how many boards have pins of more than one label."""
     codes = keys.get_indexer(pd.Series(boards, dtype="string"))
-    counts = np.zeros((len(keys), int(labels.max()) + 1), dtype=np.int64)
-    np.add.at(counts, (codes, labels), 1)
+    counts = cross_counts(codes, labels, (len(keys), int(labels.max()) + 1))
     return counts.argmax(axis=1), int(((counts > 0).sum(axis=1) > 1).sum())
 
 

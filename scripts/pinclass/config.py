@@ -78,8 +78,8 @@ def _from_string(value: str, schema: dict):
         return parsed if parsed in schema["enum"] and value not in schema["enum"] else value
     if not types:
         return parsed if isinstance(parsed, (int, float, bool, type(None))) else value
-    if "string" in types:
-        return value
+    if "string" in types:  # a string, unless YAML reads null where null is allowed (manifest: null)
+        return None if parsed is None and "null" in types else value
     wanted = tuple(SCALARS[name] for name in types if name in SCALARS)
     if wanted and isinstance(parsed, wanted) and not (isinstance(parsed, bool) and bool not in wanted):
         return parsed

@@ -29,7 +29,10 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
     solver "batched" (`pinclass.linear_svm`): all classes' problems solved at once by a truncated
     Newton method, stopped by liblinear's rule and a duality gap ≤ max_gap; deterministic. With
     warm_start=True a fit on the same rows as the previous one starts from its weights (a C path:
-    the harness fits each fold's grid in ascending C).
+    the harness fits each fold's grid in ascending C). fit's coef_init/intercept_init give an
+    explicit start on any rows (the refit on all training rows starts from the mean of its folds'
+    solutions, `warm_start_params`); they are fit arguments, never kept. Any start reaches the same
+    optimum: the stopping test certifies the duality gap, not the distance travelled.
     solver "liblinear": one binary scikit-learn LinearSVC per class, the reference. The classes are
     solved in sequence on purpose: liblinear's random generator is process-global, so classes
     solved in threads would draw from it in a racing order and two runs would differ.
@@ -63,14 +66,16 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
             return bool(self.dual)
         raise ValueError(f"dual: expected one of {LSVM_DUALS}, got {self.dual!r}")
 
-    def fit(self, X, y):
+    def fit(self, X, y, coef_init=None, intercept_init=None):
+        """coef_init (n_problems, d), intercept_init (n_problems,): the batched solver's start
+        (n_problems: 1 for two classes, else the number of classes); liblinear ignores them."""
         X = np.ascontiguousarray(X, dtype=np.float64)  # once, not once per class
         y = np.asarray(y)
         classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError("the linear SVM needs at least two classes in its training rows")
         if self.solver == "batched":
-            self._fit_batched(X, y, classes)
+            self._fit_batched(X, y, classes, coef_init, intercept_init)
         elif self.solver == "liblinear":
             self._fit_liblinear(X, y, classes)
         else:
@@ -88,7 +93,7 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         self.intercept_ = np.concatenate([m.intercept_ for m in models])
         self.n_iter_ = np.array([int(m.n_iter_) for m in models])
 
-    def _fit_batched(self, X, y, classes):
+    def _fit_batched(self, X, y, classes, coef_init=None, intercept_init=None):
         index = np.searchsorted(classes, y)
         if len(classes) == 2:  # one problem, class 1 positive: LinearSVC's binary model
             index, n_problems = np.where(index == 1, 0, 1), 1
@@ -99,6 +104,11 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         warm = fingerprint is not None and getattr(self, "_warm", None) and self._warm["fingerprint"] == fingerprint
         start = self._warm["weights"] if warm else None
         spectral = self._warm["spectral"] if warm else None
+        if coef_init is not None:  # an explicit start wins over the previous fit's
+            coef_init = np.asarray(coef_init, dtype=np.float64).reshape(n_problems, X.shape[1])
+            intercept_init = (np.zeros(n_problems) if intercept_init is None
+                              else np.asarray(intercept_init, dtype=np.float64).reshape(n_problems))
+            start = np.vstack([coef_init.T, intercept_init])
         solution = linear_svm.solve(X, index, n_problems, float(self.C), tol=self.tol, max_gap=self.max_gap,
                                     max_iter=self.max_iter, start=start, spectral=spectral)
         if self.warm_start:
@@ -111,6 +121,12 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         self.coef_, self.intercept_, self.n_iter_, self.dual_ = (solution.coef, solution.intercept,
                                                                   solution.n_iter, False)
         self.solution_ = replace(solution, spectral=None)  # convergence record: CG steps, gradient norms
+
+    def warm_start_params(self) -> dict:
+        """fit arguments that start another batched fit from this one's solution (none for liblinear)."""
+        if self.solver != "batched":
+            return {}
+        return {"coef_init": self.coef_.copy(), "intercept_init": self.intercept_.copy()}
 
     @staticmethod
     def _fingerprint(X, index):

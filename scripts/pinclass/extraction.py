@@ -19,8 +19,6 @@ import numpy as np
 import pandas as pd
 
 from pinclass.atomic import replace_atomically
-from pinclass.feature_tables import (concat_features, features_matrix, features_table,  # noqa: F401 (re-exported)
-                                     merge_shards, vector_column, vector_matrix)
 from pinclass.images import load_rgb, resize
 from pinclass.runtimes import Runner, tensorflow_runner
 

@@ -11,8 +11,10 @@ and the sample, calls it, and writes the JSON and the predictions around it.
   the batched LSVM). KNN fits each fold's grid on one estimator, whose one neighbour search serves
   every grid point. A classifier with a warm path (the batched LSVM: C) fits each fold's grid
   points in ascending order of it on one estimator, each fit starting from the previous one's
-  solution; the refit starts cold. A classifier may take refit parameters from the winning grid
-  point's folds (the NN: its epochs, trained on all training rows).
+  solution; its refit on all training rows starts from the mean of the winning grid point's fold
+  solutions (`warm_start_params`; any start reaches the same optimum, the stopping test being a
+  duality gap). A classifier may take refit parameters from the winning grid point's folds (the NN:
+  its epochs, trained on all training rows).
 """
 
 import inspect
@@ -118,8 +120,20 @@ def fit_fold(name, pipeline, params, X, y, folds, fold, n_classes, groups=None) 
                          zero_division=0)
         scores, kind = class_scores(fitted, X[folds == fold], n_classes)
     info = REGISTRY[name].fit_info
+    start = getattr(fitted[-1], "warm_start_params", None)
     return {"macro_f1": float(score), "warnings": fitted.fit_warnings_ + summarise_warnings(caught),
-            "info": info(fitted[-1]) if info else {}, "scores": scores.astype(np.float32), "kind": kind}
+            "info": info(fitted[-1]) if info else {}, "scores": scores.astype(np.float32), "kind": kind,
+            "start": {"classes": fitted[-1].classes_, "params": start()} if start else None}
+
+
+def refit_start(folds: list[dict], classes) -> dict:
+    """fit arguments starting the refit from the mean of the folds' solutions, when every fold has
+    one over the same classes as the refit; else none (a cold start)."""
+    starts = [outcome["start"] for outcome in folds]
+    if not all(start and start["params"] and np.array_equal(start["classes"], classes) for start in starts):
+        return {}
+    return {f"clf__{key}": np.mean([start["params"][key] for start in starts], axis=0)
+            for key in starts[0]["params"]}
 
 
 def refit_probabilities(final, X_test, best: list[dict], y_train, train_fold, n_classes) -> tuple[np.ndarray, dict]:
@@ -189,8 +203,11 @@ def evaluate(classifier: str, features, labels, split, fold, label_names, settin
         refit_params = REGISTRY[classifier].refit_params(
             settings, [outcome["info"] for outcome in outcomes[best * k:(best + 1) * k]])
         final = clone(pipeline).set_params(**{f"clf__{n}": v for n, v in (best_params | refit_params).items()})
+        start = {}
+        if REGISTRY[classifier].warm_path(settings) is not None:
+            start = refit_start(outcomes[best * k:(best + 1) * k], np.unique(y_train))
         t = time.perf_counter()
-        final.fit(X_train, y_train, **group_params(final, train_groups, slice(None)))
+        final.fit(X_train, y_train, **group_params(final, train_groups, slice(None)), **start)
         timings["refit_s"] = time.perf_counter() - t
         warning_log += [{"stage": "refit", "params": best_params, **w} for w in final.fit_warnings_]
 

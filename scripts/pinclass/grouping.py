@@ -17,9 +17,13 @@ def group_sizes(keys, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, n
     """(each row's group 0..G-1, the groups × categories matrix of how many rows each group holds)."""
     _, group = np.unique(np.asarray(keys), return_inverse=True)
     group = group.ravel()
-    sizes = np.zeros((group.max() + 1 if len(group) else 0, n_classes), dtype=np.int64)
-    np.add.at(sizes, (group, labels), 1)
-    return group, sizes
+    return group, cross_counts(group, labels, (group.max() + 1 if len(group) else 0, n_classes))
+
+
+def cross_counts(rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The `shape` matrix of how many times each (row, column) pair occurs."""
+    flat = np.asarray(rows, dtype=np.int64) * shape[1] + np.asarray(columns, dtype=np.int64)
+    return np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
 
 
 def _excess(counts: np.ndarray, target: np.ndarray, slack: np.ndarray) -> np.ndarray | float:

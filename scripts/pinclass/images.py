@@ -88,34 +88,48 @@ PHASH_DEAD_ZONE = 0.1  # share of the RMS of the DCT terms a term must exceed fo
 GREY = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as Pillow's convert("L")
 
 
-def _frame_lines(white: np.ndarray, black: np.ndarray, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each line (k lines of m pixels: white, black k × m, planes 3 × k × m): whether it is near-white
-    or near-black, and whether it is of one colour."""
-    extreme = (white.mean(1) >= FRAME_SHARE) | (black.mean(1) >= FRAME_SHARE)
-    deviation = np.abs(planes - np.median(planes, axis=2, keepdims=True)).max(0)
-    return extreme, (deviation <= BLEND_LEVELS).mean(1) >= FRAME_SHARE
+def _lines(planes: np.ndarray, white: np.ndarray, black: np.ndarray):
+    """Two tests on line i of `planes` (3 × lines × pixels; white, black: lines × pixels), each computed
+    when first asked: whether the line is near-white or near-black, and whether it is of one colour
+    (every channel within BLEND_LEVELS of the line's median, on FRAME_SHARE of its pixels)."""
+    m = white.shape[1]
+    extremes, uniforms = {}, {}
+
+    def extreme(i: int) -> bool:
+        if i not in extremes:
+            extremes[i] = (np.count_nonzero(white[i]) / m >= FRAME_SHARE
+                           or np.count_nonzero(black[i]) / m >= FRAME_SHARE)
+        return extremes[i]
+
+    def uniform(i: int) -> bool:
+        if i not in uniforms:
+            line = planes[:, i]  # 3 × m
+            ordered = np.sort(line, axis=1)
+            # each channel's median, doubled (an integer): the middle value twice, or the two middle ones
+            middle = ordered[:, m // 2:m // 2 + 1]
+            twice = 2 * middle if m % 2 else ordered[:, m // 2 - 1:m // 2] + middle
+            deviation = np.abs(2 * line - twice)
+            within = np.maximum(np.maximum(deviation[0], deviation[1]), deviation[2]) <= 2 * BLEND_LEVELS
+            uniforms[i] = np.count_nonzero(within) / m >= FRAME_SHARE
+        return uniforms[i]
+
+    return extreme, uniform
 
 
-def _strip(white: np.ndarray, black: np.ndarray, planes: np.ndarray) -> int:
-    """How many lines, from the first, are frame: near-white or near-black lines, and up to BLEND_LINES
-    lines of one other colour when a near-white or near-black line follows. Lines are looked at as far
-    as the frame goes, 4 first and twice as many each time after."""
-    extreme, uniform = np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+def _strip(lines: int, extreme, uniform) -> int:
+    """How many of `lines` lines, from the first, are frame: near-white or near-black lines, and up to
+    BLEND_LINES lines of one other colour when a near-white or near-black line follows. Lines are looked
+    at only as far as the frame goes (a picture without a frame: its first line or two)."""
     stripped = i = 0
-    while i < len(white):
-        if i + BLEND_LINES >= len(extreme) and len(extreme) < len(white):
-            more = slice(len(extreme), 2 * len(extreme) + 4)
-            more = _frame_lines(white[more], black[more], planes[:, more])
-            extreme, uniform = np.concatenate([extreme, more[0]]), np.concatenate([uniform, more[1]])
-            continue
-        if extreme[i]:
+    while i < lines:
+        if extreme(i):
             i += 1
             stripped = i
             continue
         j = i
-        while j < len(extreme) and j - i < BLEND_LINES and uniform[j] and not extreme[j]:
+        while j < lines and j - i < BLEND_LINES and uniform(j) and not extreme(j):
             j += 1
-        if j == i or j == len(extreme) or not extreme[j]:
+        if j == i or j == lines or not extreme(j):
             break
         i = j
     return stripped
@@ -129,32 +143,38 @@ def content_box(image: Image.Image) -> tuple[int, int, int, int]:
     its shorter side (grain and JPEG ringing averaged away); the whole picture when little would be left."""
     w, h = image.size
     scale = min(1.0, FRAME_SIDE / min(w, h))
-    small = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
-    planes = np.ascontiguousarray(np.asarray(small, dtype=np.int16).transpose(2, 0, 1))  # 3 × rows × columns
-    white, black = (planes >= 255 - FRAME_LEVELS).all(0), (planes <= FRAME_LEVELS).all(0)
-    columns = white.T, black.T, planes.transpose(0, 2, 1)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = image if size == image.size else image.resize(size, Image.Resampling.BOX)
+    planes = np.asarray(small, dtype=np.int16).transpose(2, 0, 1).copy()  # 3 × rows × columns
+    lowest = np.minimum(np.minimum(planes[0], planes[1]), planes[2])
+    highest = np.maximum(np.maximum(planes[0], planes[1]), planes[2])
+    white, black = lowest >= 255 - FRAME_LEVELS, highest <= FRAME_LEVELS
+    columns = planes.transpose(0, 2, 1), white.T, black.T
     sh, sw = white.shape
     left, top, right, bottom = 0, 0, sw, sh
     for _ in range(4):
         before = (left, top, right, bottom)
         if bottom - top > 2:
-            top += _strip(white[top:bottom - 1, left:right], black[top:bottom - 1, left:right],
-                          planes[:, top:bottom - 1, left:right])
+            rows = slice(top, bottom - 1)
+            top += _strip(bottom - 1 - top, *_lines(planes[:, rows, left:right], white[rows, left:right],
+                                                    black[rows, left:right]))
         if bottom - top > 2:
-            bottom -= _strip(white[bottom - 1:top:-1, left:right], black[bottom - 1:top:-1, left:right],
-                             planes[:, bottom - 1:top:-1, left:right])
+            rows = slice(bottom - 1, top, -1)
+            bottom -= _strip(bottom - 1 - top, *_lines(planes[:, rows, left:right], white[rows, left:right],
+                                                       black[rows, left:right]))
         if right - left > 2:
-            left += _strip(columns[0][left:right - 1, top:bottom], columns[1][left:right - 1, top:bottom],
-                           columns[2][:, left:right - 1, top:bottom])
+            lines = slice(left, right - 1)
+            left += _strip(right - 1 - left, *_lines(columns[0][:, lines, top:bottom], columns[1][lines, top:bottom],
+                                                     columns[2][lines, top:bottom]))
         if right - left > 2:
-            right -= _strip(columns[0][right - 1:left:-1, top:bottom], columns[1][right - 1:left:-1, top:bottom],
-                            columns[2][:, right - 1:left:-1, top:bottom])
+            lines = slice(right - 1, left, -1)
+            right -= _strip(right - 1 - left, *_lines(columns[0][:, lines, top:bottom], columns[1][lines, top:bottom],
+                                                      columns[2][lines, top:bottom]))
         if (left, top, right, bottom) == before:
             break
     if right - left < max(2, sw // 10) or bottom - top < max(2, sh // 10):
         return (0, 0, w, h)
     return (round(left * w / sw), round(top * h / sh), round(right * w / sw), round(bottom * h / sh))
-
 
 
 def _grey(image: Image.Image, size: tuple[int, int], resample) -> np.ndarray:
@@ -201,7 +221,7 @@ def phash(image: Image.Image) -> int:
 
 def mean_colour(image: Image.Image) -> int:
     """A picture's mean colour, 0xRRGGBB: the grey hashes cannot see colour, this can."""
-    r, g, b = (round(v) for v in np.asarray(image.resize((1, 1), Image.Resampling.BOX), dtype=np.float64)[0, 0])
+    r, g, b = image.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
     return (r << 16) | (g << 8) | b
 
 

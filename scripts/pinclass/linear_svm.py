@@ -14,8 +14,13 @@ gradients on the generalised Hessian I + 2C X̃ᵀ D_k X̃ (D_k: rows inside cla
 exact line search (f is a convex piecewise quadratic along any line). CG is preconditioned by one
 eigendecomposition of X̃ᵀX̃ shared by all classes (and by all C on the same rows: `Spectral`),
 scaled per class by its share of active rows — exact while all rows are active (small C), weaker
-as the active rows become few and particular (large C: more CG steps; see docs/benchmarks.md).
-CG's Hessian products run in float32, everything that decides the solution in float64.
+as the active rows become few and particular (large C: more CG steps). A class with few active rows
+gets its exact Newton system instead, by Woodbury over those rows (`Exact`, CG then ends after one
+step): with fewer rows than columns (the demo) from the precomputed X̃X̃ᵀ when at most half the rows
+are active; with more rows than columns (the paper's size) from the rows themselves when they are at
+most d + 1 and the factor costs at most EXACT_COST_RATIO × the CG steps the spectral preconditioner
+last needed for that class (large C; see docs/benchmarks.md). CG's Hessian products run in float32, everything that
+decides the solution in float64.
 
 A class is solved when liblinear's stopping rule holds,
 ‖∇f_k(w)‖ ≤ tol · max(min(#pos, #neg), 1) / n · ‖∇f_k(0)‖, and its duality gap — an upper bound of
@@ -26,14 +31,20 @@ rule still refers to ∇f_k(0), so a warm start changes the path, not the point 
 counts as solved.
 """
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
+from threadpoolctl import ThreadpoolController
 
 CG_FORCING = 0.1  # CG stops at ‖r‖ ≤ 0.1 ‖g‖, liblinear's TRON choice
 LINE_SEARCH_STEPS = 60
 EXACT_SHARE_MAX = 0.5  # fewer rows than columns: exact preconditioner for classes with ≤ half the rows active
+# more rows than columns: the exact preconditioner for a class with a ≤ d + 1 active rows whose
+# Woodbury factor (≈ a²·d operations) costs at most EXACT_COST_RATIO × the CG steps (≈ n·d each) its
+# last spectral direction took (8: tuned on both synthetic families of benchmarks/classify_full_size.py)
+EXACT_COST_RATIO = 8.0
 
 
 @dataclass
@@ -118,18 +129,34 @@ class Spectral:
 
 
 class Exact:
-    """With fewer rows than columns, a class's Hessian inverse exactly, by Woodbury:
+    """A class's Hessian inverse exactly, by Woodbury:
     (I + 2C X̃ᵀD_kX̃)⁻¹ r = r − 2C X̃_Aᵀ (I + 2C X̃_AX̃_Aᵀ)⁻¹ X̃_A r over its active rows A, the small
-    matrix taken from the precomputed X̃X̃ᵀ: CG then ends after one step. Used for the classes with
-    few active rows (large C), where the spectral approximation is poor and the factor is cheap."""
+    matrix taken from the precomputed X̃X̃ᵀ (kernel: fewer rows than columns) or else computed from
+    the float32 rows: CG then ends after one step. Used for the classes with few active rows (large
+    C), where the spectral approximation is poor and the factor is cheap."""
 
     def __init__(self, X, C, kernel, rows):
         self.X, self.C = X[rows], C
-        self.factor = cho_factor(np.eye(len(rows)) + 2.0 * C * kernel[np.ix_(rows, rows)])
+        if kernel is not None:
+            block = kernel[np.ix_(rows, rows)]
+        else:  # X: the rows in float32 (`Spectral.single`), the block computed from them
+            block = (self.X @ self.X.T).astype(np.float64) + 1.0
+        self.factor = cho_factor(np.eye(len(rows)) + 2.0 * C * block)
 
     def apply(self, r):
-        inner = cho_solve(self.factor, self.X @ r[:-1] + r[-1])
-        return r - 2.0 * self.C * np.append(self.X.T @ inner, inner.sum())
+        inner = cho_solve(self.factor, self.X @ r[:-1].astype(self.X.dtype) + r[-1])
+        return r - 2.0 * self.C * np.append(self.X.T @ inner.astype(self.X.dtype), inner.sum())
+
+
+_CONTROLLER: list = []
+
+
+def _one_thread():
+    """BLAS on one thread: for the per-class Woodbury factors and solves, too small to gain from
+    more, and many times slower on threads that wait for a busy machine's cores."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
 def _line_search(problem, W, Z, S, T):
@@ -175,6 +202,7 @@ def solve(X: np.ndarray, y_index: np.ndarray, n_classes: int, C: float, *, tol: 
 
     n_iter = np.zeros(n_classes, dtype=int)
     cg_steps = np.zeros(n_classes, dtype=int)
+    spectral_steps = np.zeros(n_classes, dtype=int)  # CG steps of each class's last spectral direction
     Z = problem.margins(W)
     active = (Y * Z < 1.0).astype(np.float64)
     G = problem.gradient(W, Z, active)
@@ -188,8 +216,9 @@ def solve(X: np.ndarray, y_index: np.ndarray, n_classes: int, C: float, *, tol: 
     todo = np.flatnonzero(unsolved(np.arange(n_classes)))
     while todo.size and n_iter[todo].max() < max_iter:
         sub = _Problem(X, Y[:, todo], problem.C)
-        S, steps = _newton_direction(sub, G[:, todo], active[:, todo], spectral)
+        S, steps, exact = _newton_direction(sub, G[:, todo], active[:, todo], spectral, spectral_steps[todo])
         cg_steps[todo] += steps
+        spectral_steps[todo[~exact]] = steps[~exact]
         T = sub.margins(S)
         alpha = _line_search(sub, W[:, todo], Z[:, todo], S, T)
         W[:, todo] += alpha * S
@@ -213,20 +242,32 @@ def _hessian_times(X32, C, V, active32):
     return V + 2.0 * C * np.vstack([X32.T @ R, R.sum(axis=0, keepdims=True)]).astype(np.float64)
 
 
-def _newton_direction(problem, G, active, spectral):
-    """Approximately solve H_k s_k = −g_k for every column at once by preconditioned CG."""
+def _newton_direction(problem, G, active, spectral, spectral_steps):
+    """Approximately solve H_k s_k = −g_k for every column at once by preconditioned CG; also which
+    columns had the exact preconditioner. spectral_steps: each column's CG steps the last time it
+    had the spectral one (0: not yet)."""
     K = G.shape[1]
-    share = active.sum(axis=0) / active.shape[0]
-    exact = {}
+    counts = active.sum(axis=0)
+    share = counts / active.shape[0]
     if spectral.kernel is not None:
-        exact = {k: Exact(problem.X, problem.C, spectral.kernel, np.flatnonzero(active[:, k]))
-                 for k in np.flatnonzero((share > 0) & (share <= EXACT_SHARE_MAX))}
+        chosen = (share > 0) & (share <= EXACT_SHARE_MAX)
+    else:
+        chosen = ((counts > 0) & (counts <= problem.d + 1)
+                  & (counts.astype(float) ** 2 <= EXACT_COST_RATIO * spectral_steps * problem.n))
+    rows = problem.X if spectral.kernel is not None else spectral.single
+    # the kernel side (the demo) keeps the job's threads; the direct side's small factors take one
+    small = contextlib.nullcontext if spectral.kernel is not None else _one_thread
+    with small():
+        exact = {k: Exact(rows, problem.C, spectral.kernel, np.flatnonzero(active[:, k]))
+                 for k in np.flatnonzero(chosen)}
 
     def precondition(R, columns):
         out = spectral.apply(R, problem.C, share[columns])
-        for j, k in enumerate(columns):
-            if k in exact:
-                out[:, j] = exact[k].apply(R[:, j])
+        if exact:
+            with small():
+                for j, k in enumerate(columns):
+                    if k in exact:
+                        out[:, j] = exact[k].apply(R[:, j])
         return out
 
     active32 = active.astype(np.float32)
@@ -252,4 +293,4 @@ def _newton_direction(problem, G, active, spectral):
         rz_new = np.einsum("ij,ij->j", R[:, running], Z)
         P[:, running] = Z + (rz_new / rz[running]) * P[:, running]
         rz[running] = rz_new
-    return S, steps
+    return S, steps, chosen

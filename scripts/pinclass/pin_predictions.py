@@ -60,7 +60,7 @@ def pins_table(clean: pd.DataFrame, predicted: np.ndarray, probabilities: np.nda
                       top_categories(probabilities, predicted, labels, k)], axis=1)
 
 
-def boards_table(pins: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:
+def board_predictions(pins: pd.DataFrame, probabilities: np.ndarray, labels: list[str]) -> pd.DataFrame:
     """Per board (user, board): pins used, the topic of the mean probability and that probability,
     the runner-up, the board's own category where the crawl has one, and whether they agree
     (empty when the board has no category or one the model does not know)."""

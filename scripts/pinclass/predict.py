@@ -25,7 +25,7 @@ from pinclass.config import repository_config
 from pinclass.extraction import extraction_entry
 from pinclass.ingest import REJECTED_COLUMNS, image_id, ingest, is_image_name
 from pinclass.near_duplicates import Rule
-from pinclass.pin_predictions import boards_table, check_extraction, pins_table
+from pinclass.pin_predictions import board_predictions, check_extraction, pins_table
 from pinclass.runtimes import UnsupportedPrecision
 from pinclass.saved_models import ModelError, SavedModel, load_model
 from pinclass.weights import WeightsError
@@ -129,7 +129,7 @@ def predict(model_dir, paths: list, top: int = 3, crawl: bool = False, weights_d
     predicted, probabilities = model.predict(features)
     pins = pins_table(clean, predicted, probabilities, model.labels, top)
     pins["path"] = [str(root / path) for root, path in zip(roots, clean["path"])]
-    boards = boards_table(pins, probabilities, model.labels)
+    boards = board_predictions(pins, probabilities, model.labels)
     timings["model_s"] += time.perf_counter() - began
     rejected = pd.concat(rejections, ignore_index=True)[["image_id", "path", "reason", "detail"]]
     return pd.concat([pins.assign(reason=pd.NA, detail=pd.NA), rejected], ignore_index=True), boards

@@ -63,7 +63,16 @@ def provenance(config: dict, inputs: dict, seeds: dict | None = None, weights: d
         "code_sha256": code_sha256(),
         "git": git_state(),
         "versions": library_versions(),
+        "machine": machine(),
     }
+
+
+def machine() -> dict:
+    """Where it ran, as far as results can depend on it: architecture, system, CPU and its vector
+    extensions (a rerun elsewhere may differ in the last bits: docs/reproducibility.md)."""
+    from pinclass.devices import cpu
+
+    return {"arch": platform.machine(), "system": platform.system(), **cpu()}
 
 
 def weights_source(records) -> str:

@@ -1,0 +1,179 @@
+"""Comparing a rerun with the original (pinclass.compare, `scripts/audit.py --compare`): two real
+runs of one config on other thread counts agree within tolerance, and a changed prediction, split
+or weights hash is a real difference that names the file and the cell."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO, run_snakemake, small_config, tiny_backbones
+
+from pinclass.compare import TOLERANCES, compare, parse_tolerance
+
+BACKBONES = ("efficientnetv2_b0", "convnext_tiny")
+CLASSIFIERS = {"knn": {"grid": {"n_neighbors": [1, 3]}}, "lsvm": {"grid": {"C": [0.1, 1]}},
+               "nn": {"grid": {"batch_size": [16]}, "hidden_units": 32, "max_epochs": 8, "patience": 2}}
+SAMPLE = "results/manifest/sample.parquet"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path]:
+    """The original on 2 threads per job, the rerun of the same config on 1."""
+    config = small_config(backbones=tiny_backbones(*BACKBONES, batch_size=8), classifiers=CLASSIFIERS)
+    folders = []
+    for cores in ("2", "1"):
+        workdir = tmp_path_factory.mktemp(f"cores{cores}")
+        result = run_snakemake(workdir, config, "--cores", cores, "results/table.csv", timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
+        folders.append(workdir)
+    return tuple(folders)
+
+
+@pytest.fixture
+def rerun(runs, tmp_path) -> Path:
+    """A private copy of the rerun to change."""
+    target = tmp_path / "rerun"
+    shutil.copytree(runs[1], target, ignore=shutil.ignore_patterns(".snakemake"))
+    return target
+
+
+def status(report: dict, file: str) -> str:
+    return next(entry["status"] for entry in report["files"] if entry["file"] == file)
+
+
+def cell(report: dict, name: str) -> dict:
+    return next(entry for entry in report["cells"] if entry["cell"] == name)
+
+
+def rewrite_parquet(path: Path, change, metadata=None) -> None:
+    table = pq.read_table(path)
+    new = type(table).from_pandas(change(table.to_pandas()), preserve_index=False)
+    pq.write_table(new.replace_schema_metadata(metadata or table.schema.metadata), path)
+
+
+def test_a_rerun_on_other_thread_counts_agrees(runs):
+    """Measured: the manifests are byte-identical; TensorFlow's features differ in the last bits
+    with its thread count (within the tolerance); KNN on them still gives the same numbers; the
+    NN's probabilities move (its F1 within the tolerance, every difference reported per cell)."""
+    report = compare(*runs)
+    assert report["ok"], report["problems"]
+    for name in ("raw", "ingest_rejected", "clean", "rejected", "sample"):
+        assert status(report, f"results/manifest/{name}.parquet") == "identical"
+    for features in report["features"]:
+        assert features["weights_same"] and features["max_relative_difference"] <= TOLERANCES["features"]
+        assert status(report, f"results/features/{features['backbone']}.parquet") in ("identical", "same values")
+    cells = {entry["cell"]: entry for entry in report["cells"]}
+    assert sorted(cells) == sorted(f"{b}/{c}" for b in BACKBONES for c in CLASSIFIERS)
+    for entry in cells.values():
+        assert entry["status"] in ("identical", "same values") and entry["same_choice"]
+        assert entry["delta_in_half_widths"] <= TOLERANCES["f1"]
+        assert entry["same_predictions"] >= TOLERANCES["predictions"]
+    assert report["ranking"]["status"] in ("identical", "same values")
+    provenance = report["provenance"]
+    assert provenance["code_sha256"]["same"] and provenance["machine"]["same"]
+    assert provenance["machine"]["original"]["model"]
+    page = (runs[1] / "results/compare.md")
+    assert not page.exists()  # compare() only reports; the command line writes
+
+
+def test_a_changed_prediction_is_a_real_difference_naming_file_and_cell(runs, rerun):
+    predictions = rerun / "results/predictions/efficientnetv2_b0/knn.parquet"
+
+    def flip(frame):
+        frame.loc[0, "predicted"] = (frame.loc[0, "predicted"] + 1) % 4
+        return frame
+
+    rewrite_parquet(predictions, flip)
+    report = compare(runs[0], rerun)
+    assert not report["ok"]
+    assert cell(report, "efficientnetv2_b0/knn")["status"] == "different"
+    assert status(report, "results/predictions/efficientnetv2_b0/knn.parquet") == "different"
+    assert any("efficientnetv2_b0/knn" in line and "predictions/efficientnetv2_b0/knn.parquet" in line
+               for line in report["problems"])
+    assert cell(report, "convnext_tiny/knn")["status"] != "different"
+
+
+def test_a_different_split_is_a_real_difference(runs, rerun):
+    def move(frame):
+        train, test = frame.index[frame["split"] == "train"][0], frame.index[frame["split"] == "test"][0]
+        for column in ("split", "fold"):
+            frame.loc[train, column], frame.loc[test, column] = frame.loc[test, column], frame.loc[train, column]
+        return frame
+
+    rewrite_parquet(rerun / SAMPLE, move)
+    report = compare(runs[0], rerun)
+    assert not report["ok"] and status(report, SAMPLE) == "different"
+    assert any(line.startswith(SAMPLE) and "split of 2 row(s)" in line and "fold of 2 row(s)" in line
+               for line in report["problems"])
+
+
+def test_other_weights_are_a_real_difference_naming_the_features_and_their_cells(runs, rerun):
+    features = rerun / "results/features/convnext_tiny.parquet"
+    metadata = dict(pq.read_schema(features).metadata)
+    metadata[b"weights"], metadata[b"weights_sha256"] = b"imagenet", b"0" * 64
+    rewrite_parquet(features, lambda frame: frame, metadata)
+    report = compare(runs[0], rerun)
+    assert not report["ok"]
+    assert status(report, "results/features/convnext_tiny.parquet") == "different"
+    assert any(line.startswith("results/features/convnext_tiny.parquet: other weights") for line in report["problems"])
+    for classifier in CLASSIFIERS:
+        entry = cell(report, f"convnext_tiny/{classifier}")
+        assert entry["status"] == "different" and "other weights" in " ".join(entry["reasons"])
+    assert all(cell(report, f"efficientnetv2_b0/{c}")["status"] != "different" for c in CLASSIFIERS)
+
+
+def test_a_repeats_split_and_cells_are_compared_as_the_main_ones(runs, rerun, tmp_path):
+    original = tmp_path / "original"
+    shutil.copytree(runs[0], original, ignore=shutil.ignore_patterns(".snakemake"))
+    for run in (original, rerun):  # a repeat laid out as the workflow lays it out: the main split's files
+        repeat = run / "results/repeats/2"
+        repeat.mkdir(parents=True)
+        shutil.copy(run / SAMPLE, repeat / "sample.parquet")
+        for stage in ("scores", "predictions"):
+            shutil.copytree(run / "results" / stage, repeat / stage)
+    assert compare(original, rerun)["ok"]
+    rewrite_parquet(rerun / "results/repeats/2/predictions/convnext_tiny/lsvm.parquet",
+                    lambda frame: frame.assign(predicted=(frame["predicted"] + 1) % 4))
+    rewrite_parquet(rerun / "results/repeats/2/sample.parquet", lambda frame: frame.iloc[1:])
+    report = compare(original, rerun)
+    assert status(report, "results/repeats/2/sample.parquet") == "different"
+    assert cell(report, "repeats/2/convnext_tiny/lsvm")["status"] == "different"
+    assert cell(report, "convnext_tiny/lsvm")["status"] != "different"
+    assert report["ranking"]["status"] != "different"  # the table is the main split's
+
+
+def test_a_file_of_one_run_only_is_a_difference(runs, rerun):
+    (rerun / "results/scores/efficientnetv2_b0/nn.json").unlink()
+    report = compare(runs[0], rerun)
+    assert not report["ok"]
+    assert "results/scores/efficientnetv2_b0/nn.json: only in the original" in report["problems"]
+
+
+def test_the_command_line_writes_both_reports_and_exits_by_the_tolerances(runs, rerun):
+    command = [sys.executable, str(REPO / "scripts/audit.py"), str(rerun), "--compare", str(runs[0] / "results")]
+    passed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "comparison passed" in passed.stderr
+    page = (rerun / "results/compare.md").read_text()
+    assert page.startswith("# Comparison: PASSED") and "| efficientnetv2_b0/knn |" in page
+    assert json.loads((rerun / "results/compare.json").read_text())["ok"] is True
+
+    strict = subprocess.run(command + ["--tolerance", "predictions=1.01"], capture_output=True, text=True,
+                            timeout=120)  # no cell can have more than all its predictions alike
+    nn_identical = all(entry["status"] == "identical" for entry in compare(*runs)["cells"])
+    assert strict.returncode == (0 if nn_identical else 1), strict.stdout + strict.stderr
+
+    bad = subprocess.run(command + ["--tolerance", "speed=3"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "NAME one of" in bad.stderr
+
+
+def test_tolerances_parse_and_refuse_nonsense():
+    assert parse_tolerance("f1=0.25") == ("f1", 0.25)
+    assert parse_tolerance("exact=knn, lsvm,") == ("exact", ("knn", "lsvm"))
+    for text in ("f1", "f1=-1", "f1=nan", "speed=1", "f1=fast"):
+        with pytest.raises(ValueError):
+            parse_tolerance(text)

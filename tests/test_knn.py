@@ -1,0 +1,120 @@
+"""The KNN's shared neighbour search: one search for the grid's largest k gives, for every k,
+exactly scikit-learn's predictions and probabilities — distance ties and vote ties included."""
+
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from pinclass.knn import TieBreakingKNN
+
+GRID = [1, 5, 10, 20, 50]  # the paper's
+
+
+def tied_grid(dims, seed=0):
+    """Integer coordinates on a small lattice: many training rows equally far from a query (exact
+    in every way of computing a distance), some duplicated under another label, 6 classes."""
+    rng = np.random.default_rng(seed)
+    X_train = rng.integers(0, 3, (300, dims)).astype(np.float64)
+    y_train = rng.integers(0, 6, 300)
+    X_train = np.vstack([X_train, X_train[:40]])  # the same points again, other labels
+    y_train = np.concatenate([y_train, (y_train[:40] + 1) % 6])
+    X_query = rng.integers(0, 3, (150, dims)).astype(np.float64)
+    return X_train, y_train, X_query
+
+
+def continuous(dims, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (8, dims))
+    y_train = np.arange(600) % 8
+    X_train = (centres[y_train] + rng.normal(0, 2, (600, dims))).astype(np.float32)
+    X_query = (centres[np.arange(200) % 8] + rng.normal(0, 2, (200, dims))).astype(np.float32)
+    return X_train, y_train, X_query
+
+
+def reference(k, weights, tie_break, metric, X_train, y_train, X_query):
+    """For k: the estimator searching k itself (the most probable class of scikit-learn's
+    probabilities, ties broken by `tie_break`) and scikit-learn's probabilities."""
+    alone = TieBreakingKNN(n_neighbors=k, weights=weights, metric=metric, tie_break=tie_break).fit(X_train, y_train)
+    sklearn = KNeighborsClassifier(n_neighbors=k, weights=weights, metric=metric).fit(X_train, y_train)
+    if tie_break == "lowest_label" and weights == "uniform":  # scikit-learn's own predict, to the row
+        np.testing.assert_array_equal(alone.predict(X_query), sklearn.predict(X_query))
+    return alone.predict(X_query), sklearn.predict_proba(X_query)
+
+
+@pytest.mark.parametrize("data, metric", [(tied_grid(20), "euclidean"), (tied_grid(3), "euclidean"),
+                                          (tied_grid(20), "manhattan"), (continuous(32), "euclidean")],
+                         ids=["ties-brute", "ties-kdtree", "ties-manhattan", "no-ties"])
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+@pytest.mark.parametrize("tie_break", ["lowest_label", "nearest"])
+def test_one_search_gives_scikit_learns_answer_for_every_k(data, metric, weights, tie_break):
+    """(scikit-learn's uniform vote of a Manhattan distance is its own code, ArgKminClassMode. Its
+    predict with distance weights sums the weights in another order than its predict_proba, so
+    exactly equal distances of two classes can make them differ in the last bit: the estimator's
+    prediction is always the most probable class of predict_proba.)"""
+    X_train, y_train, X_query = data
+    shared = TieBreakingKNN(weights=weights, metric=metric, tie_break=tie_break, search_k=max(GRID))
+    for k in GRID:  # as a fold's chain runs them: one estimator, refitted on the same rows
+        shared.set_params(n_neighbors=k).fit(X_train, y_train)
+        predicted, probabilities = shared.predict(X_query), shared.predict_proba(X_query)
+        expected, expected_probabilities = reference(k, weights, tie_break, metric, X_train, y_train, X_query)
+        np.testing.assert_array_equal(predicted, expected, err_msg=f"k={k}")
+        np.testing.assert_array_equal(probabilities, expected_probabilities, err_msg=f"k={k}")
+
+
+def test_the_tied_data_really_has_ties_across_the_boundary_and_in_the_vote():
+    X_train, y_train, X_query = tied_grid(20)
+    model = TieBreakingKNN(n_neighbors=5, search_k=50).fit(X_train, y_train)
+    model.predict(X_query)
+    distances, labels = model._shared_search(X_query)
+    assert (distances[:, 5] == distances[:, 4]).any() and model.n_ties_ > 0
+    assert TieBreakingKNN._boundary_tie(distances, labels, 5)
+
+
+def counting(monkeypatch):
+    """The number of neighbours of each search scikit-learn runs."""
+    calls = []
+    original = KNeighborsClassifier.kneighbors
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        calls.append(n_neighbors or self.n_neighbors)
+        return original(self, X, n_neighbors, return_distance)
+
+    monkeypatch.setattr(KNeighborsClassifier, "kneighbors", kneighbors)
+    return calls
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_a_folds_grid_searches_once(monkeypatch, weights):
+    X_train, y_train, X_query = continuous(32)
+    calls = counting(monkeypatch)
+    shared = TieBreakingKNN(weights=weights, search_k=max(GRID))
+    for k in GRID:
+        shared.set_params(n_neighbors=k).fit(X_train, y_train)
+        shared.predict(X_query)
+        shared.predict_proba(X_query.copy())  # the same rows in another array
+    assert calls == [max(GRID) + 1]
+    shared.fit(X_train[1:], y_train[1:]).predict(X_query)  # other training rows: a new search
+    shared.fit(X_train[1:], y_train[1:]).predict(X_query[1:])  # other query rows: a new search
+    assert len(calls) == 3
+    shared.set_params(n_neighbors=max(GRID) + 1).predict(X_query[1:])  # beyond search_k: scikit-learn's search
+    assert calls[3:] == [max(GRID) + 1]
+
+
+def test_without_search_k_every_call_searches_its_own_k(monkeypatch):
+    X_train, y_train, X_query = continuous(32)
+    calls = counting(monkeypatch)
+    model = TieBreakingKNN(n_neighbors=5).fit(X_train, y_train)
+    model.predict(X_query)
+    assert calls and max(GRID) not in calls
+
+
+@pytest.mark.parametrize("distances, labels, k, ambiguous", [
+    ([[1, 2, 3, 4]], [[0, 1, 2, 3]], 2, False),         # no tie at the boundary
+    ([[1, 2, 2, 3]], [[0, 1, 1, 2]], 2, False),         # a tie across it, one label, ends inside
+    ([[1, 2, 2, 2]], [[0, 1, 1, 1]], 2, True),          # ... runs to the last searched column
+    ([[1, 2, 2, 3]], [[0, 1, 2, 2]], 2, True),          # ... holds two labels
+    ([[1, 1, 2, 3]], [[0, 1, 2, 2]], 2, False),         # a tie inside the first k only
+    ([[1, 2, 2, 2]], [[0, 1, 1, 1]], 4, False),         # k = every training row
+])
+def test_a_boundary_tie_is_ambiguous_only_when_it_can_change_the_vote(distances, labels, k, ambiguous):
+    assert TieBreakingKNN._boundary_tie(np.array(distances, float), np.array(labels), k) is ambiguous
