@@ -72,7 +72,9 @@ def snakemake_run():
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`make test` runs two workers, --dist loadgroup) each test module runs
     whole on one worker, so its module fixtures — real workflow runs — are made once; the SLURM
-    modules share one worker, as they share one local cluster."""
+    modules share one worker, as they share one local cluster, and go first: the longest group,
+    mostly waiting on the scheduler, beside the others rather than after them."""
     for item in items:
         module = item.module.__name__
         item.add_marker(pytest.mark.xdist_group("slurm" if "slurm" in module else module))
+    items.sort(key=lambda item: "slurm" not in item.module.__name__)  # stable: the rest keep their order

@@ -71,8 +71,6 @@ NOT_REACHED = {
     ("ensemble", "tensorflow"): "save_ensemble copies the members' model.json and arrays; only load_model "
                                 "rebuilds estimators (estimator_state → estimators.import_keras)",
     ("ensemble", "keras"): "as tensorflow: the ensemble never rebuilds a member's network",
-    ("classify", "openvino"): "classify reads feature vectors (extraction.vector_column); only extract builds "
-                              "a runner (runtimes.openvino_runner)",
 }
 
 

@@ -16,7 +16,8 @@ def test_a_run_grouped_by_board_resamples_boards_and_passes_its_audit(tmp_path):
     crawl = tmp_path / "crawl"
     make_demo_crawl(crawl, SMALL_CATEGORIES, [], images_per_category=24, seed=5, size=48)
     raw, _, _ = ingest_crawl(crawl)
-    manifest = pd.DataFrame({"path": [str(crawl / path) for path in raw["path"]], "category": raw["category"]})
+    # paths relative to the manifest's folder: image ids, and so the sample, do not depend on tmp_path
+    manifest = pd.DataFrame({"path": [f"crawl/{path}" for path in raw["path"]], "category": raw["category"]})
     manifest = manifest[manifest["category"].isin(SMALL_CATEGORIES)].reset_index(drop=True)
     manifest["user"] = [f"u{i % 3}" for i in range(len(manifest))]
     manifest["board"] = [f"{c}-{i % 6}" for i, c in enumerate(manifest["category"])]  # 6 boards per category

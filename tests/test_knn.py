@@ -100,6 +100,17 @@ def test_a_folds_grid_searches_once(monkeypatch, weights):
     assert calls[3:] == [max(GRID) + 1]
 
 
+def test_a_k_searched_by_scikit_learn_is_searched_once_for_predict_and_predict_proba(monkeypatch):
+    X_train, y_train, X_query = tied_grid(20)
+    model = TieBreakingKNN(n_neighbors=5, search_k=50).fit(X_train, y_train)
+    distances, labels = model._shared_search(X_query)
+    assert TieBreakingKNN._boundary_tie(distances, labels, 5)  # so k = 5 is scikit-learn's own search
+    calls = counting(monkeypatch)
+    model.predict(X_query)
+    model.predict_proba(X_query)
+    assert calls == [5]
+
+
 def test_without_search_k_every_call_searches_its_own_k(monkeypatch):
     X_train, y_train, X_query = continuous(32)
     calls = counting(monkeypatch)

@@ -14,6 +14,8 @@ import os
 import platform
 from dataclasses import dataclass
 
+from pinclass.machine import cpu
+
 POLICIES = ("auto", "gpu", "cpu")
 GPU_INSTALL = ("install the GPU build: `make GPU=1 setup` (requirements-gpu.txt, Linux x86_64) or run with "
                "`--sdm conda` (envs/extract.yaml); see docs/running.md, \"GPUs\"")
@@ -145,30 +147,6 @@ def use(device: str) -> dict:
 
 def cpu_name() -> str:
     return cpu()["model"]
-
-
-# The vector extensions that change floating-point results (the kernels TensorFlow, OpenVINO and
-# BLAS choose by them sum in other orders): /proc/cpuinfo's names, x86 and ARM.
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
-              "avx512_fp16", "amx_tile", "amx_bf16", "asimd", "asimddp", "sve", "sve2", "bf16", "i8mm")
-
-
-def cpu() -> dict:
-    """{"model", "simd": the SIMD_FLAGS this CPU has (None where /proc/cpuinfo is not there)}."""
-    model, flags = None, None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "Model") and model is None:
-                    model = value.strip()
-                elif key in ("flags", "Features") and flags is None:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    return {"model": model or platform.processor() or platform.machine(),
-            "simd": None if flags is None else [flag for flag in SIMD_FLAGS if flag in flags]}
 
 
 def _installed(metadata, name: str) -> bool:

@@ -68,7 +68,7 @@ class TieBreakingKNN(KNeighborsClassifier):
         found = self._shared_search(X)
         if (found is None or not (k < found[0].shape[1] or k == self.n_samples_fit_)
                 or self._boundary_tie(*found, k)):
-            return super().predict_proba(X)
+            return self._own_search(X, k)
         distances, labels = found[0][:, :k], found[1][:, :k]
         if self.weights == "uniform":
             weights = np.ones(labels.shape)
@@ -83,6 +83,17 @@ class TieBreakingKNN(KNeighborsClassifier):
         for column in range(k):  # neighbour by neighbour, nearest first: scikit-learn's order of sums
             votes[rows, labels[:, column]] += weights[:, column]
         return votes / votes.sum(axis=1, keepdims=True)
+
+    def _own_search(self, X, k):
+        """scikit-learn's probabilities for k, searched for k itself; with search_k kept for the
+        last query rows, so that predict and predict_proba search once."""
+        if not self.search_k:
+            return super().predict_proba(X)
+        key = (self._fit_digest, digest(np.asarray(X)), self.weights, k)
+        cached = getattr(self, "_own", None)
+        if cached is None or cached[0] != key:
+            cached = self._own = (key, super().predict_proba(X))
+        return cached[1].copy()
 
     def _shared_search(self, X):
         """(distances, labels) of the nearest `search_k` + 1 training rows of each query row,

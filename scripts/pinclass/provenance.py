@@ -7,6 +7,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from pinclass.machine import machine
+
 CODE_ROOT = Path(__file__).resolve().parents[1]  # scripts/: rule scripts and this package
 REPO_ROOT = CODE_ROOT.parent
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "openvino", "scikit-learn", "numpy", "pandas", "pyarrow",
@@ -66,13 +68,6 @@ def provenance(config: dict, inputs: dict, seeds: dict | None = None, weights: d
         "machine": machine(),
     }
 
-
-def machine() -> dict:
-    """Where it ran, as far as results can depend on it: architecture, system, CPU and its vector
-    extensions (a rerun elsewhere may differ in the last bits: docs/reproducibility.md)."""
-    from pinclass.devices import cpu
-
-    return {"arch": platform.machine(), "system": platform.system(), **cpu()}
 
 
 def weights_source(records) -> str:
