@@ -5,7 +5,6 @@ scikit-learn estimators.
 TensorFlow is imported only when the network is fitted, so KNN/LSVM jobs never pay for it.
 """
 
-import hashlib
 import os
 import warnings
 from dataclasses import replace
@@ -18,6 +17,7 @@ from sklearn.svm import LinearSVC
 
 from pinclass import linear_svm
 from pinclass.grouping import TOLERANCE, group_sizes, hold_out
+from pinclass.knn import digest
 
 LSVM_DUALS = ("adaptive", "auto", True, False)
 LSVM_SOLVERS = ("batched", "liblinear")
@@ -100,7 +100,7 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         else:
             n_problems = len(classes)
         # a warm start only from a fit on the very same rows and labels (hashed only when warm-starting)
-        fingerprint = self._fingerprint(X, index) if self.warm_start else None
+        fingerprint = digest(X, index) if self.warm_start else None
         warm = fingerprint is not None and getattr(self, "_warm", None) and self._warm["fingerprint"] == fingerprint
         start = self._warm["weights"] if warm else None
         spectral = self._warm["spectral"] if warm else None
@@ -127,12 +127,6 @@ class OvRLinearSVC(ClassifierMixin, BaseEstimator):
         if self.solver != "batched":
             return {}
         return {"coef_init": self.coef_.copy(), "intercept_init": self.intercept_.copy()}
-
-    @staticmethod
-    def _fingerprint(X, index):
-        digest = hashlib.blake2b(X.data, digest_size=16)
-        digest.update(np.ascontiguousarray(index, dtype=np.int64).data)
-        return X.shape, digest.hexdigest()
 
     def decision_function(self, X):
         scores = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
