@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 CPU_TENSORFLOW = "tensorflow-cpu" if sys.platform == "linux" and platform.machine() == "x86_64" else "tensorflow"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 SMALL_CATEGORIES = ["animals", "art", "food_drink", "travel"]
+pytest_plugins = ["worker_groups"]  # how the tests are shared between xdist workers
 PAPER_BACKBONES = yaml.safe_load((REPO / "config.yaml").read_text())["backbones"]
 
 
@@ -67,14 +68,3 @@ def snakemake_command(workdir: Path, *args) -> list[str]:
 @pytest.fixture
 def snakemake_run():
     return run_snakemake
-
-
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (`make test` runs two workers, --dist loadgroup) each test module runs
-    whole on one worker, so its module fixtures — real workflow runs — are made once; the SLURM
-    modules share one worker, as they share one local cluster, and go first: the longest group,
-    mostly waiting on the scheduler, beside the others rather than after them."""
-    for item in items:
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("slurm" if "slurm" in module else module))
-    items.sort(key=lambda item: "slurm" not in item.module.__name__)  # stable: the rest keep their order

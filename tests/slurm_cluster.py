@@ -14,6 +14,7 @@ folder already runs (started by hand), the fixture uses it and leaves it running
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -86,6 +87,18 @@ def slurm_cluster():
     gpu_partition = os.environ.get("SLURM_GPU_PARTITION", f"{partition}-gpu")
     env = dict(os.environ, SLURM_STATE_DIR=str(state_dir), SLURM_PARTITION=partition,
                SLURM_GPU_PARTITION=gpu_partition)
+    # One test session per cluster: a second one (another xdist worker) would restart it under the first.
+    state_dir.mkdir(parents=True, exist_ok=True)
+    session_lock = open(state_dir / "session.lock", "w")
+    try:
+        fcntl.flock(session_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = False
+    except BlockingIOError:
+        busy = True
+    if busy:
+        session_lock.close()
+        pytest.fail(f"another test session uses the SLURM cluster of {state_dir}: under pytest-xdist the "
+                    "SLURM modules must share one worker (tests/worker_groups.py)", pytrace=False)
     try:
         started = _run("start.sh", state_dir, env, START_TIMEOUT_S)
     except subprocess.TimeoutExpired as error:
@@ -116,7 +129,10 @@ def slurm_cluster():
     try:
         yield cluster
     finally:
-        if we_started_it:
-            stopped = _run("stop.sh", state_dir, env, 120)
-            if stopped.returncode != 0:
-                pytest.fail(f"tests/slurm/stop.sh failed:\n{stopped.stdout}", pytrace=False)
+        try:
+            if we_started_it:
+                stopped = _run("stop.sh", state_dir, env, 120)
+                if stopped.returncode != 0:
+                    pytest.fail(f"tests/slurm/stop.sh failed:\n{stopped.stdout}", pytrace=False)
+        finally:
+            session_lock.close()
