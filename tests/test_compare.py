@@ -1,6 +1,6 @@
 """Comparing a rerun with the original (pinclass.compare, `scripts/audit.py --compare`): two real
-runs of one config on other thread counts agree within tolerance, and a changed prediction, split
-or weights hash is a real difference that names the file and the cell."""
+demo-sized runs of one config on other thread counts agree within tolerance, and a changed
+prediction, split or weights hash is a real difference that names the file and the cell."""
 
 import json
 import shutil
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, run_snakemake, small_config, tiny_backbones
+import yaml
+from conftest import REPO, run_snakemake, tiny_backbones
 
 from pinclass.compare import TOLERANCES, compare, parse_tolerance
 
@@ -18,16 +19,32 @@ BACKBONES = ("efficientnetv2_b0", "convnext_tiny")
 CLASSIFIERS = {"knn": {"grid": {"n_neighbors": [1, 3]}}, "lsvm": {"grid": {"C": [0.1, 1]}},
                "nn": {"grid": {"batch_size": [16]}, "hidden_units": 32, "max_epochs": 8, "patience": 2}}
 SAMPLE = "results/manifest/sample.parquet"
+N_CLASSES = 32
+
+
+def merged(base: dict, extra: dict) -> dict:
+    """`extra` over `base`, dict by dict, as Snakemake lays a --configfile over the Snakefile's."""
+    return {key: merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+            for key, value in {**base, **extra}.items()}
+
+
+def demo_sized_config() -> dict:
+    """`make demo`'s config — its crawl, 32 categories, 768 images sampled, 5 folds — with two
+    backbones at a tiny input size and short grids."""
+    config = merged(yaml.safe_load((REPO / "config.yaml").read_text()),
+                    yaml.safe_load((REPO / "demo/config.yaml").read_text()))
+    assert len(config["categories"]) == N_CLASSES and config["sample"]["per_category"] == 24
+    return config | {"backbones": tiny_backbones(*BACKBONES, batch_size=32), "classifiers": CLASSIFIERS}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path]:
     """The original on 2 threads per job, the rerun of the same config on 1."""
-    config = small_config(backbones=tiny_backbones(*BACKBONES, batch_size=8), classifiers=CLASSIFIERS)
+    config = demo_sized_config()
     folders = []
     for cores in ("2", "1"):
         workdir = tmp_path_factory.mktemp(f"cores{cores}")
-        result = run_snakemake(workdir, config, "--cores", cores, "results/table.csv", timeout=600)
+        result = run_snakemake(workdir, config, "--cores", cores, "results/table.csv", timeout=1200)
         assert result.returncode == 0, result.stderr[-4000:]
         folders.append(workdir)
     return tuple(folders)
@@ -84,7 +101,7 @@ def test_a_changed_prediction_is_a_real_difference_naming_file_and_cell(runs, re
     predictions = rerun / "results/predictions/efficientnetv2_b0/knn.parquet"
 
     def flip(frame):
-        frame.loc[0, "predicted"] = (frame.loc[0, "predicted"] + 1) % 4
+        frame.loc[0, "predicted"] = (frame.loc[0, "predicted"] + 1) % N_CLASSES
         return frame
 
     rewrite_parquet(predictions, flip)
@@ -137,7 +154,7 @@ def test_a_repeats_split_and_cells_are_compared_as_the_main_ones(runs, rerun, tm
             shutil.copytree(run / "results" / stage, repeat / stage)
     assert compare(original, rerun)["ok"]
     rewrite_parquet(rerun / "results/repeats/2/predictions/convnext_tiny/lsvm.parquet",
-                    lambda frame: frame.assign(predicted=(frame["predicted"] + 1) % 4))
+                    lambda frame: frame.assign(predicted=(frame["predicted"] + 1) % N_CLASSES))
     rewrite_parquet(rerun / "results/repeats/2/sample.parquet", lambda frame: frame.iloc[1:])
     report = compare(original, rerun)
     assert status(report, "results/repeats/2/sample.parquet") == "different"

@@ -22,6 +22,19 @@ def tied_grid(dims, seed=0):
     return X_train, y_train, X_query
 
 
+def planted(seed=0, dims=16):
+    """Six far-apart clusters of integer points (distances exact), a quarter of the training rows
+    duplicated under the next label: pairs of neighbours exactly equally far, of two labels, where
+    the cluster's own class still has a clear majority — like the ties of the paper-size folds."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(-5, 6, (6, dims)) * 1000
+    y_train = np.arange(360) % 6
+    X_train = (centres[y_train] + rng.integers(-50, 51, (360, dims))).astype(np.float64)
+    X_train, y_train = np.vstack([X_train, X_train[:90]]), np.concatenate([y_train, (y_train[:90] + 1) % 6])
+    X_query = (centres[np.arange(150) % 6] + rng.integers(-50, 51, (150, dims))).astype(np.float64)
+    return X_train, y_train, X_query
+
+
 def continuous(dims, seed=0):
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 1, (8, dims))
@@ -42,8 +55,9 @@ def reference(k, weights, tie_break, metric, X_train, y_train, X_query):
 
 
 @pytest.mark.parametrize("data, metric", [(tied_grid(20), "euclidean"), (tied_grid(3), "euclidean"),
-                                          (tied_grid(20), "manhattan"), (continuous(32), "euclidean")],
-                         ids=["ties-brute", "ties-kdtree", "ties-manhattan", "no-ties"])
+                                          (tied_grid(20), "manhattan"), (planted(), "euclidean"),
+                                          (continuous(32), "euclidean")],
+                         ids=["ties-brute", "ties-kdtree", "ties-manhattan", "planted-ties", "no-ties"])
 @pytest.mark.parametrize("weights", ["uniform", "distance"])
 @pytest.mark.parametrize("tie_break", ["lowest_label", "nearest"])
 def test_one_search_gives_scikit_learns_answer_for_every_k(data, metric, weights, tie_break):
@@ -67,7 +81,7 @@ def test_the_tied_data_really_has_ties_across_the_boundary_and_in_the_vote():
     model.predict(X_query)
     distances, labels = model._shared_search(X_query)
     assert (distances[:, 5] == distances[:, 4]).any() and model.n_ties_ > 0
-    assert TieBreakingKNN._boundary_tie(distances, labels, 5)
+    assert len(TieBreakingKNN._boundary_ties(distances, labels, 5))
 
 
 def counting(monkeypatch):
@@ -92,7 +106,7 @@ def test_a_folds_grid_searches_once(monkeypatch, weights):
         shared.set_params(n_neighbors=k).fit(X_train, y_train)
         shared.predict(X_query)
         shared.predict_proba(X_query.copy())  # the same rows in another array
-    assert calls == [max(GRID) + 1]
+    assert calls == [max(GRID) + 2]
     shared.fit(X_train[1:], y_train[1:]).predict(X_query)  # other training rows: a new search
     shared.fit(X_train[1:], y_train[1:]).predict(X_query[1:])  # other query rows: a new search
     assert len(calls) == 3
@@ -104,11 +118,32 @@ def test_a_k_searched_by_scikit_learn_is_searched_once_for_predict_and_predict_p
     X_train, y_train, X_query = tied_grid(20)
     model = TieBreakingKNN(n_neighbors=5, search_k=50).fit(X_train, y_train)
     distances, labels = model._shared_search(X_query)
-    assert TieBreakingKNN._boundary_tie(distances, labels, 5)  # so k = 5 is scikit-learn's own search
+    ambiguous = TieBreakingKNN._boundary_ties(distances, labels, 5)  # so k = 5 is scikit-learn's own search
+    assert not model._same_winner(distances, labels, 5, ambiguous)  # for predict too
     calls = counting(monkeypatch)
     model.predict(X_query)
     model.predict_proba(X_query)
     assert calls == [5]
+
+
+def test_predict_skips_scikit_learns_search_where_every_choice_in_the_tie_has_one_winner(monkeypatch):
+    """The case of cross-validation at the paper's size: a few rows tie across k's boundary, but
+    however scikit-learn chooses among the tied neighbours, the same class wins by a majority."""
+    X_train, y_train, X_query = planted()
+    model = TieBreakingKNN(search_k=50).fit(X_train, y_train)
+    distances, labels = model._shared_search(X_query)
+    settled = [k for k in GRID[1:] if len(ambiguous := model._boundary_ties(distances, labels, k))
+               and all(model._same_winner(distances, labels, k, [row]) for row in ambiguous)]
+    assert settled, "the data has no boundary tie with one winner: nothing tested"
+    calls = counting(monkeypatch)
+    for k in settled:
+        model.set_params(n_neighbors=k)
+        expected = KNeighborsClassifier(n_neighbors=k).fit(X_train, y_train).predict(X_query)
+        calls.clear()
+        np.testing.assert_array_equal(model.predict(X_query), expected, err_msg=f"k={k}")
+        assert calls == [], f"k={k}: predict searched"
+        model.predict_proba(X_query)  # its probabilities are scikit-learn's: its own search
+        assert calls == [k]
 
 
 def test_without_search_k_every_call_searches_its_own_k(monkeypatch):
@@ -128,4 +163,42 @@ def test_without_search_k_every_call_searches_its_own_k(monkeypatch):
     ([[1, 2, 2, 2]], [[0, 1, 1, 1]], 4, False),         # k = every training row
 ])
 def test_a_boundary_tie_is_ambiguous_only_when_it_can_change_the_vote(distances, labels, k, ambiguous):
-    assert TieBreakingKNN._boundary_tie(np.array(distances, float), np.array(labels), k) is ambiguous
+    rows = TieBreakingKNN._boundary_ties(np.array(distances, float), np.array(labels), k)
+    assert list(rows) == ([0] if ambiguous else [])
+
+
+@pytest.mark.parametrize("distances, labels, k, weights, same", [
+    ([1, 1, 2, 2, 3], [0, 0, 1, 2, 2], 3, "uniform", True),     # 2 votes against at most 1
+    ([1, 2, 2, 2, 3], [2, 1, 2, 2, 0], 3, "uniform", True),     # class 2 keeps 2 of 3 whatever is chosen
+    ([1, 2, 2, 2, 3], [0, 1, 2, 2, 0], 3, "uniform", False),    # 1 vote each: the tie-break decides
+    ([1, 2, 2, 2, 3], [1, 1, 2, 2, 0], 3, "uniform", False),    # 1, 1 + a tied 2 could make 1 or 2 win
+    ([1, 1, 2, 2, 2], [0, 0, 1, 2, 2], 3, "uniform", False),    # the tie runs past the searched columns
+    ([1, 1, 2, 2, 3], [0, 0, 1, 2, 2], 3, "distance", False),   # weighted votes: always scikit-learn's search
+])
+def test_one_winner_whatever_the_tie_chooses(distances, labels, k, weights, same):
+    model = TieBreakingKNN(weights=weights).fit(np.zeros((3, 1)), [0, 1, 2])
+    assert model._same_winner(np.array([distances], float), np.array([labels]), k, [0]) is same
+
+
+def test_one_winner_means_it_for_every_choice_of_the_tied_neighbours():
+    """Random ties checked against every subset of the tied neighbours a search could keep."""
+    from itertools import combinations
+    rng = np.random.default_rng(1)
+    model = TieBreakingKNN().fit(np.zeros((4, 1)), [0, 1, 2, 3])
+    seen = {True: 0, False: 0}
+    for _ in range(400):
+        k = int(rng.integers(2, 8))
+        distances = np.sort(rng.integers(0, 4, k + 4)).astype(float)
+        distances[-1] = distances[-2] + 1  # the tie ends inside the searched columns
+        labels = rng.integers(0, 4, k + 4)
+        group = np.flatnonzero(distances == distances[k - 1])
+        nearer = group[0]
+        winners = set()
+        for chosen in combinations(group, k - nearer):
+            votes = np.bincount(np.concatenate([labels[:nearer], labels[list(chosen)]]), minlength=4)
+            winners.add(int(np.argmax(votes)) if (votes == votes.max()).sum() == 1 else None)
+        same = model._same_winner(distances[None], labels[None], k, [0])
+        seen[same] += 1
+        if same:
+            assert len(winners) == 1 and None not in winners, (distances, labels, k)
+    assert seen[True] > 20 and seen[False] > 20

@@ -2,12 +2,20 @@
 
 Cross-validation asks the same fold for k = 1, 5, 10, 20, 50, each for predictions and then for
 probabilities: scikit-learn would search the neighbours ten times. Here the first call searches
-the largest k (and one more) once, through scikit-learn's own search (the same distances to the
+the largest k (and two more) once, through scikit-learn's own search (the same distances to the
 bit), and every k takes the first k columns. That is exactly what a search for k would have
 chosen unless the k-th and (k+1)-th neighbours of some row are equally far and could change the
 vote (a tie across the boundary between different labels, or one that runs past the searched
 columns): for such a k the estimator asks scikit-learn itself. The
 predictions and probabilities are therefore scikit-learn's, ties included (tests/test_knn.py).
+
+Such ties are mostly not in the data but in the arithmetic: scikit-learn computes Euclidean
+distances as |x|² - 2x·y + |y|², and two neighbours a few ulps apart come out equal (at the
+paper's size, a few query rows per fold at k = 50). Which of them scikit-learn keeps depends on
+the order of its heap's pushes, so a search of those rows alone is not proven to choose as the
+whole fold's search does. Cross-validation needs only the predictions, though: with uniform votes,
+when every choice among the tied neighbours predicts the same class by a clear majority, predict
+takes the shared search as it is and only predict_proba asks scikit-learn.
 """
 
 import hashlib
@@ -52,7 +60,7 @@ class TieBreakingKNN(KNeighborsClassifier):
     def predict(self, X):
         if self.tie_break not in KNN_TIE_BREAKS:
             raise ValueError(f"tie_break: expected one of {KNN_TIE_BREAKS}, got {self.tie_break!r}")
-        votes = self.predict_proba(X)
+        votes = self._votes(X, only_the_winner=True)
         top = votes == votes.max(axis=1, keepdims=True)
         tied = np.flatnonzero(top.sum(axis=1) > 1)
         index = np.argmax(votes, axis=1)  # the first of the tied classes: scikit-learn's predict
@@ -64,10 +72,17 @@ class TieBreakingKNN(KNeighborsClassifier):
         return self.classes_[index]
 
     def predict_proba(self, X):
+        return self._votes(X)
+
+    def _votes(self, X, only_the_winner=False):
+        """scikit-learn's probabilities for k; with only_the_winner, votes whose most probable class
+        (and whether it is tied) are scikit-learn's, which may spare a search of its own."""
         k = self.n_neighbors
         found = self._shared_search(X)
-        if (found is None or not (k < found[0].shape[1] or k == self.n_samples_fit_)
-                or self._boundary_tie(*found, k)):
+        if found is None or k > self.search_k or k > found[0].shape[1]:  # (k = K: every training row)
+            return self._own_search(X, k)
+        ambiguous = self._boundary_ties(*found, k)
+        if len(ambiguous) and not (only_the_winner and self._same_winner(*found, k, ambiguous)):
             return self._own_search(X, k)
         distances, labels = found[0][:, :k], found[1][:, :k]
         if self.weights == "uniform":
@@ -96,11 +111,12 @@ class TieBreakingKNN(KNeighborsClassifier):
         return cached[1].copy()
 
     def _shared_search(self, X):
-        """(distances, labels) of the nearest `search_k` + 1 training rows of each query row,
+        """(distances, labels) of the nearest `search_k` + 2 training rows of each query row,
         nearest first, kept for the last query rows; None when the search cannot be shared."""
-        # one more than the largest k: whether the k-th neighbour ties with the next is seen for every k
-        K = min((self.search_k or 0) + 1, self.n_samples_fit_)
-        if K <= 1 or self.weights not in ("uniform", "distance") or self.outputs_2d_:
+        # Two more than the largest k: whether the k-th neighbour ties with the next is seen for every
+        # k, and where a tie of two across the largest k's boundary ends.
+        K = min((self.search_k or 0) + 2, self.n_samples_fit_)
+        if not self.search_k or self.weights not in ("uniform", "distance") or self.outputs_2d_:
             return None
         X = np.asarray(X)
         key = (self._fit_digest, digest(X), self.weights, K)
@@ -115,16 +131,39 @@ class TieBreakingKNN(KNeighborsClassifier):
         return found
 
     @staticmethod
-    def _boundary_tie(distances, labels, k) -> bool:
-        """Could a search for k choose other neighbours than the first k columns, with another vote?
-        Only where the k-th and (k+1)-th are equally far, and the tie either runs to the last
-        searched column (its members beyond are unknown) or holds more than one label."""
+    def _boundary_ties(distances, labels, k) -> np.ndarray:
+        """The rows for which a search for k could choose other neighbours than the first k columns,
+        with another vote: where the k-th and (k+1)-th are equally far, and the tie either runs to
+        the last searched column (its members beyond are unknown) or holds more than one label."""
         if k == distances.shape[1]:
-            return False  # (called so only when every training row is a neighbour)
+            return np.empty(0, dtype=np.intp)  # (called so only when every training row is a neighbour)
         rows = np.flatnonzero(distances[:, k] == distances[:, k - 1])
-        if not len(rows):
-            return False
         group = distances[rows] == distances[rows, k - 1][:, None]
         first = labels[rows, np.argmax(group, axis=1)]
         one_label = np.all(~group | (labels[rows] == first[:, None]), axis=1)
-        return not np.all(one_label & ~group[:, -1])
+        return rows[~(one_label & ~group[:, -1])]
+
+    def _same_winner(self, distances, labels, k, rows) -> bool:
+        """With uniform votes, does every choice of these rows' tied neighbours make the same class
+        win, by more votes than any other (so no vote tie either)? The class of the first k columns
+        must beat each other class even when the tie's places go to that class first, to its own
+        class last."""
+        if self.weights != "uniform":
+            return False
+        n_classes = len(self.classes_)
+        for row in rows:
+            group = distances[row] == distances[row, k - 1]
+            if group[-1]:
+                return False  # the tie runs past the searched columns: its members are unknown
+            nearer = int(np.argmax(group))  # the neighbours nearer than the tie, all of them chosen
+            places = k - nearer  # how many of the tie are chosen
+            certain = np.bincount(labels[row, :nearer], minlength=n_classes)
+            in_tie = np.bincount(labels[row, group], minlength=n_classes)
+            winner = np.argmax(np.bincount(labels[row, :k], minlength=n_classes))
+            rival_places = np.minimum(in_tie, places)  # each rival's best case, alone
+            left_to_winner = places - rival_places - (in_tie.sum() - in_tie - in_tie[winner])
+            winner_votes = certain[winner] + np.maximum(left_to_winner, 0)
+            rivals = np.arange(n_classes) != winner
+            if np.any(winner_votes[rivals] <= (certain + rival_places)[rivals]):
+                return False
+        return True
