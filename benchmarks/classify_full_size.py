@@ -498,6 +498,9 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=None, help="default: n_train / 4")
     parser.add_argument("--widths", default="1024", help="feature widths of the cells section, comma-separated")
     parser.add_argument("--classes", type=int, default=32)
+    parser.add_argument("--signal", type=float, default=0.12,
+                        help="class signal of the cells' rows (make_features): at 0.12 KNN is at chance, its "
+                             "votes nearly even — the worst case for its shared search's ties")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--classifiers", default="knn,lsvm,nn", help="cells section ('' skips it)")
     parser.add_argument("--n-jobs", type=int, default=2, help="the job's threads (the classify rule's)")
@@ -529,11 +532,11 @@ def main(argv=None):
     print(f"# The classify stage at full size\n\ncommand: `{command}`\n")
     print(f"{args.n_train:,} train + {n_test:,} test rows, {args.classes} classes, widths {widths}; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
-          f"{args.n_jobs} threads per job")
+          f"{args.n_jobs} threads per job, class signal {args.signal}")
     data = {}
     for width in widths:
         t = time.perf_counter()
-        X, y, split = make_features(args.n_train, n_test, width, args.classes, args.seed)
+        X, y, split = make_features(args.n_train, n_test, width, args.classes, args.seed, signal=args.signal)
         data[width] = X, y, split, stratified_folds(y, split, 5, args.seed)
         norms = np.linalg.norm(X, axis=1)
         print(f"- width {width}: row norm {norms.mean():.1f} ± {norms.std():.1f}, made in "

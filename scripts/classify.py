@@ -34,6 +34,7 @@ if policy == "cpu":
     log.info("running on cpu: %s", device["name"])
 else:
     device = devices.settle(policy, log, key=f"classifiers.{classifier}.device", rule="classify_gpu")
+device["threads"] = snakemake.threads  # KNN's choice among exactly tied neighbours depends on it
 
 sample = read_table(inputs.sample)
 features = features_for_sample(sample, pq.read_table(inputs.features), params.categories)

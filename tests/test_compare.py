@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -93,25 +94,56 @@ def test_a_rerun_on_other_thread_counts_agrees(runs):
     provenance = report["provenance"]
     assert provenance["code_sha256"]["same"] and provenance["machine"]["same"]
     assert provenance["machine"]["original"]["model"]
+    threads = provenance["classify_device"]  # shown beside the cells: KNN's exact ties depend on it
+    assert (threads["original"]["threads"], threads["rerun"]["threads"], threads["same"]) == (2, 1, False)
     page = (runs[1] / "results/compare.md")
     assert not page.exists()  # compare() only reports; the command line writes
 
 
-def test_a_changed_prediction_is_a_real_difference_naming_file_and_cell(runs, rerun):
-    predictions = rerun / "results/predictions/efficientnetv2_b0/knn.parquet"
+@pytest.fixture
+def copy(runs, tmp_path) -> Path:
+    """A private copy of the original: every input of every cell identical in value."""
+    target = tmp_path / "copy"
+    shutil.copytree(runs[0], target, ignore=shutil.ignore_patterns(".snakemake"))
+    return target
 
-    def flip(frame):
-        frame.loc[0, "predicted"] = (frame.loc[0, "predicted"] + 1) % N_CLASSES
+
+def flip(rows: int):
+    """Rewrite the first `rows` test predictions to another class."""
+    def change(frame):
+        frame.loc[:rows - 1, "predicted"] = (frame.loc[:rows - 1, "predicted"] + 1) % N_CLASSES
         return frame
+    return change
 
-    rewrite_parquet(predictions, flip)
-    report = compare(runs[0], rerun)
+
+def test_a_changed_prediction_of_an_exact_cell_is_a_real_difference_naming_file_and_cell(runs, copy):
+    """KNN is exact: on identical features and sample, one changed prediction is different."""
+    predictions = "results/predictions/efficientnetv2_b0/knn.parquet"
+    rewrite_parquet(copy / predictions, flip(1))
+    report = compare(runs[0], copy)
     assert not report["ok"]
     assert cell(report, "efficientnetv2_b0/knn")["status"] == "different"
-    assert status(report, "results/predictions/efficientnetv2_b0/knn.parquet") == "different"
-    assert any("efficientnetv2_b0/knn" in line and "predictions/efficientnetv2_b0/knn.parquet" in line
+    assert status(report, predictions) == "different"
+    assert any("efficientnetv2_b0/knn" in line and predictions in line and "is exact" in line
                for line in report["problems"])
-    assert cell(report, "convnext_tiny/knn")["status"] != "different"
+    assert cell(report, "convnext_tiny/knn")["status"] == "identical"
+
+
+def test_where_features_differ_the_predictions_alike_decide(runs, rerun):
+    """On features within tolerance but not identical (the rerun on 1 thread), with no classifier
+    held exact: one changed prediction of 154 stays within tolerance; a fifth changed is beyond it."""
+    predictions = "results/predictions/efficientnetv2_b0/knn.parquet"
+    loose = {"exact": ()}
+    assert compare(runs[0], rerun, loose)["ok"]
+    original = pd.read_parquet(rerun / predictions)
+    rewrite_parquet(rerun / predictions, flip(1))
+    entry = cell(compare(runs[0], rerun, loose), "efficientnetv2_b0/knn")
+    assert entry["status"] == "same values" and entry["same_predictions"] < 1.0
+    rewrite_parquet(rerun / predictions, lambda _: flip(len(original) // 5)(original))
+    report = compare(runs[0], rerun, loose)
+    entry = cell(report, "efficientnetv2_b0/knn")
+    assert not report["ok"] and entry["status"] == "different" and status(report, predictions) == "different"
+    assert any("predicted alike, below 90%" in reason for reason in entry["reasons"])
 
 
 def test_a_different_split_is_a_real_difference(runs, rerun):

@@ -16,8 +16,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from pinclass import linear_svm
+from pinclass.array_digest import digest
 from pinclass.grouping import TOLERANCE, group_sizes, hold_out
-from pinclass.knn import digest
 
 LSVM_DUALS = ("adaptive", "auto", True, False)
 LSVM_SOLVERS = ("batched", "liblinear")

@@ -18,22 +18,12 @@ when every choice among the tied neighbours predicts the same class by a clear m
 takes the shared search as it is and only predict_proba asks scikit-learn.
 """
 
-import hashlib
-
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
+from pinclass.array_digest import digest
+
 KNN_TIE_BREAKS = ("lowest_label", "nearest")
-
-
-def digest(*arrays) -> str:
-    """A content hash of arrays (shape, dtype and bytes): is this the same data as before?"""
-    h = hashlib.blake2b(digest_size=16)
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        h.update(f"{array.shape}{array.dtype}".encode())
-        h.update(array.data)
-    return h.hexdigest()
 
 
 class TieBreakingKNN(KNeighborsClassifier):
@@ -78,12 +68,13 @@ class TieBreakingKNN(KNeighborsClassifier):
         """scikit-learn's probabilities for k; with only_the_winner, votes whose most probable class
         (and whether it is tied) are scikit-learn's, which may spare a search of its own."""
         k = self.n_neighbors
-        found = self._shared_search(X)
+        query = digest(np.asarray(X)) if self.search_k else None  # the key of both searches' caches
+        found = self._shared_search(X, query)
         if found is None or k > self.search_k or k > found[0].shape[1]:  # (k = K: every training row)
-            return self._own_search(X, k)
+            return self._own_search(X, k, query)
         ambiguous = self._boundary_ties(*found, k)
         if len(ambiguous) and not (only_the_winner and self._same_winner(*found, k, ambiguous)):
-            return self._own_search(X, k)
+            return self._own_search(X, k, query)
         distances, labels = found[0][:, :k], found[1][:, :k]
         if self.weights == "uniform":
             weights = np.ones(labels.shape)
@@ -99,27 +90,28 @@ class TieBreakingKNN(KNeighborsClassifier):
             votes[rows, labels[:, column]] += weights[:, column]
         return votes / votes.sum(axis=1, keepdims=True)
 
-    def _own_search(self, X, k):
+    def _own_search(self, X, k, query):
         """scikit-learn's probabilities for k, searched for k itself; with search_k kept for the
-        last query rows, so that predict and predict_proba search once."""
+        last query rows (`query`: their digest), so that predict and predict_proba search once."""
         if not self.search_k:
             return super().predict_proba(X)
-        key = (self._fit_digest, digest(np.asarray(X)), self.weights, k)
+        key = (self._fit_digest, query, self.weights, k)
         cached = getattr(self, "_own", None)
         if cached is None or cached[0] != key:
             cached = self._own = (key, super().predict_proba(X))
         return cached[1].copy()
 
-    def _shared_search(self, X):
+    def _shared_search(self, X, query=None):
         """(distances, labels) of the nearest `search_k` + 2 training rows of each query row,
-        nearest first, kept for the last query rows; None when the search cannot be shared."""
+        nearest first, kept for the last query rows (`query`: their digest, computed when not
+        given); None when the search cannot be shared."""
         # Two more than the largest k: whether the k-th neighbour ties with the next is seen for every
         # k, and where a tie of two across the largest k's boundary ends.
         K = min((self.search_k or 0) + 2, self.n_samples_fit_)
         if not self.search_k or self.weights not in ("uniform", "distance") or self.outputs_2d_:
             return None
         X = np.asarray(X)
-        key = (self._fit_digest, digest(X), self.weights, K)
+        key = (self._fit_digest, query or digest(X), self.weights, K)
         cached = getattr(self, "_search", None)
         if cached is not None and cached[0] == key:
             return cached[1]
