@@ -3,7 +3,10 @@ exactly scikit-learn's predictions and probabilities — distance ties and vote 
 
 import numpy as np
 import pytest
+from sklearn import config_context
+from sklearn.metrics._pairwise_distances_reduction import ArgKmin
 from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_limits
 
 from pinclass.knn import TieBreakingKNN
 
@@ -22,16 +25,17 @@ def tied_grid(dims, seed=0):
     return X_train, y_train, X_query
 
 
-def planted(seed=0, dims=16):
-    """Six far-apart clusters of integer points (distances exact), a quarter of the training rows
+def planted(seed=0, dims=16, n_query=150, duplicated=90):
+    """Six far-apart clusters of integer points (distances exact), `duplicated` of the 360 training rows
     duplicated under the next label: pairs of neighbours exactly equally far, of two labels, where
     the cluster's own class still has a clear majority — like the ties of the paper-size folds."""
     rng = np.random.default_rng(seed)
     centres = rng.integers(-5, 6, (6, dims)) * 1000
     y_train = np.arange(360) % 6
     X_train = (centres[y_train] + rng.integers(-50, 51, (360, dims))).astype(np.float64)
-    X_train, y_train = np.vstack([X_train, X_train[:90]]), np.concatenate([y_train, (y_train[:90] + 1) % 6])
-    X_query = (centres[np.arange(150) % 6] + rng.integers(-50, 51, (150, dims))).astype(np.float64)
+    X_train = np.vstack([X_train, X_train[:duplicated]])
+    y_train = np.concatenate([y_train, (y_train[:duplicated] + 1) % 6])
+    X_query = (centres[np.arange(n_query) % 6] + rng.integers(-50, 51, (n_query, dims))).astype(np.float64)
     return X_train, y_train, X_query
 
 
@@ -144,6 +148,52 @@ def test_predict_skips_scikit_learns_search_where_every_choice_in_the_tie_has_on
         assert calls == [], f"k={k}: predict searched"
         model.predict_proba(X_query)  # its probabilities are scikit-learn's: its own search
         assert calls == [k]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_chunk_of_query_rows_searched_alone_gets_the_same_distances_to_the_bit(dtype):
+    """What searching only the chunks that hold a tie rests on: scikit-learn's search by chunks of
+    query rows computes a chunk's distances alike whether the other chunks are there or not."""
+    rng = np.random.default_rng(2)
+    X_train, X_query = rng.normal(0, 1, (2000, 200)).astype(dtype), rng.normal(0, 1, (700, 200)).astype(dtype)
+
+    def search(X):
+        return ArgKmin.compute(X, X_train, 10, metric="euclidean", strategy="parallel_on_X", return_distance=True)
+
+    distances, index = search(X_query)
+    for chunk in (np.arange(256, 512), np.arange(512, 700), np.r_[0:256, 512:700]):  # (the last is short)
+        alone = search(X_query[chunk])
+        assert np.array_equal(alone[0], distances[chunk]) and np.array_equal(alone[1], index[chunk])
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_a_tie_is_searched_again_in_its_chunks_of_query_rows_only(monkeypatch, weights):
+    """With more query rows than 4 chunks per thread, scikit-learn searches chunk by chunk of them:
+    a k whose ties may change the vote searches only the chunks holding those rows, and every
+    prediction and probability is still scikit-learn's (chunks of 20 rows here, 256 by default)."""
+    X_train, y_train, X_query = planted(n_query=400, duplicated=12)  # ties in some chunks, not all
+    searches = []
+    compute = ArgKmin.compute
+
+    def spy(*args, **kwargs):
+        searches.append((len(kwargs["X"]), kwargs["k"], kwargs["strategy"]))
+        return compute(*args, **kwargs)
+
+    shared = TieBreakingKNN(weights=weights, search_k=max(GRID))
+    with config_context(pairwise_dist_chunk_size=20), threadpool_limits(2, user_api="openmp"):
+        for k in GRID:
+            shared.set_params(n_neighbors=k).fit(X_train, y_train)
+            with monkeypatch.context() as patch:
+                patch.setattr(ArgKmin, "compute", spy)
+                predicted, probabilities = shared.predict(X_query), shared.predict_proba(X_query)
+            expected, expected_probabilities = reference(k, weights, "lowest_label", "euclidean",
+                                                         X_train, y_train, X_query)
+            np.testing.assert_array_equal(predicted, expected, err_msg=f"k={k}")
+            np.testing.assert_array_equal(probabilities, expected_probabilities, err_msg=f"k={k}")
+    assert searches[0] == (400, max(GRID) + 2, "auto")  # the shared search, as kneighbors runs it
+    again = searches[1:]
+    assert again, "no tie sent a k back to a search: nothing tested"
+    assert all(rows < 400 and rows % 20 == 0 and strategy == "parallel_on_X" for rows, _, strategy in again)
 
 
 def test_without_search_k_every_call_searches_its_own_k(monkeypatch):

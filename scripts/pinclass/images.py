@@ -85,6 +85,9 @@ BLEND_LEVELS = 16  # of one colour: every channel within this many levels of the
 BLEND_LINES = 2  # lines of one other colour skipped between near-white / near-black ones (a resized border's blend)
 DHASH_DEAD_ZONE = 2.0  # grey levels a right neighbour must be brighter by for a difference-hash bit
 PHASH_DEAD_ZONE = 0.1  # share of the RMS of the DCT terms a term must exceed for a DCT-hash bit
+# ... and at least this (grey levels): a flat picture's terms are rounding noise, 1e-12 or so,
+# whose bits would differ between BLAS builds and threads; one pixel one level off makes ~0.01.
+PHASH_FLOOR = 1e-6
 GREY = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as Pillow's convert("L")
 
 
@@ -209,13 +212,13 @@ _DCT32 = _dct_matrix(32)
 def phash(image: Image.Image) -> int:
     """64-bit DCT hash of a picture (as `dhash`, the content inside its frame): shrunk to 32×32 (bilinear), in grey, its 2-D
     DCT, and of the 8×8 lowest frequencies (row-major, the first bit most significant) whether each is
-    above PHASH_DEAD_ZONE times their RMS; the first bit, the constant term, is 0. It describes the
+    above PHASH_DEAD_ZONE times their RMS (and above PHASH_FLOOR); the first bit, the constant term, is 0. It describes the
     coarse layout (a quote card's lines), where the difference hash describes edges between cells.
     Not imagehash's median threshold: a smooth or flat picture has most terms near 0, and bits set
     by a median among them flip with any re-encode."""
     grey = _grey(image, (32, 32), Image.Resampling.BILINEAR)
     terms = (_DCT32 @ grey @ _DCT32.T)[:8, :8].ravel()[1:]
-    threshold = PHASH_DEAD_ZONE * np.sqrt(np.mean(terms ** 2))
+    threshold = max(PHASH_DEAD_ZONE * np.sqrt(np.mean(terms ** 2)), PHASH_FLOOR)
     return _bits(np.concatenate([[False], terms > threshold]))
 
 

@@ -6,20 +6,24 @@ the largest k (and two more) once, through scikit-learn's own search (the same d
 bit), and every k takes the first k columns. That is exactly what a search for k would have
 chosen unless the k-th and (k+1)-th neighbours of some row are equally far and could change the
 vote (a tie across the boundary between different labels, or one that runs past the searched
-columns): for such a k the estimator asks scikit-learn itself. The
+columns): for such a k those rows are searched again, as scikit-learn searches them. The
 predictions and probabilities are therefore scikit-learn's, ties included (tests/test_knn.py).
 
 Such ties are mostly not in the data but in the arithmetic: scikit-learn computes Euclidean
 distances as |x|² - 2x·y + |y|², and two neighbours a few ulps apart come out equal (at the
 paper's size, a few query rows per fold at k = 50). Which of them scikit-learn keeps depends on
-the order of its heap's pushes, so a search of those rows alone is not proven to choose as the
-whole fold's search does. Cross-validation needs only the predictions, though: with uniform votes,
-when every choice among the tied neighbours predicts the same class by a clear majority, predict
-takes the shared search as it is and only predict_proba asks scikit-learn.
+the order of its heap's pushes and on the bits of the distances. Where its search runs chunk by
+chunk of query rows, both are the same for a chunk searched alone (`_query_chunks`): only the
+chunks that hold the tied rows are searched for that k; elsewhere every row is. Cross-validation
+needs only the predictions, though: with uniform votes, when every choice among the tied
+neighbours predicts the same class by a clear majority, predict takes the shared search as it is.
 """
 
 import numpy as np
+from sklearn import get_config
+from sklearn.metrics._pairwise_distances_reduction import ArgKmin
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from pinclass.array_digest import digest
 
@@ -68,14 +72,22 @@ class TieBreakingKNN(KNeighborsClassifier):
         """scikit-learn's probabilities for k; with only_the_winner, votes whose most probable class
         (and whether it is tied) are scikit-learn's, which may spare a search of its own."""
         k = self.n_neighbors
-        query = digest(np.asarray(X)) if self.search_k else None  # the key of both searches' caches
+        X = np.asarray(X)
+        query = digest(X) if self.search_k else None  # the key of both searches' caches
         found = self._shared_search(X, query)
         if found is None or k > self.search_k or k > found[0].shape[1]:  # (k = K: every training row)
             return self._own_search(X, k, query)
         ambiguous = self._boundary_ties(*found, k)
-        if len(ambiguous) and not (only_the_winner and self._same_winner(*found, k, ambiguous)):
-            return self._own_search(X, k, query)
         distances, labels = found[0][:, :k], found[1][:, :k]
+        if len(ambiguous) and not (only_the_winner and self._same_winner(*found, k, ambiguous)):
+            searched = self._query_chunks(X, ambiguous)
+            if searched is None:
+                return self._own_search(X, k, query)
+            distances, labels = distances.copy(), labels.copy()
+            distances[searched], index = ArgKmin.compute(
+                X=np.ascontiguousarray(X[searched]), Y=self._fit_X, k=k, metric=self.effective_metric_,
+                metric_kwargs=self.effective_metric_params_, strategy="parallel_on_X", return_distance=True)
+            labels[searched] = self._y[index]
         if self.weights == "uniform":
             weights = np.ones(labels.shape)
         else:  # scikit-learn's distance weights: 1/d, or only the zero-distance neighbours
@@ -89,6 +101,26 @@ class TieBreakingKNN(KNeighborsClassifier):
         for column in range(k):  # neighbour by neighbour, nearest first: scikit-learn's order of sums
             votes[rows, labels[:, column]] += weights[:, column]
         return votes / votes.sum(axis=1, keepdims=True)
+
+    def _query_chunks(self, X, rows):
+        """The query rows of the chunks that hold `rows`, in order, where scikit-learn's search of
+        all query rows runs chunk by chunk, each chunk alone — so that a search of just those chunks
+        chooses among tied neighbours as it does; None where it would not, or where those chunks
+        are all the rows. Its brute-force search (kneighbors, under predict and predict_proba)
+        splits the query rows into chunks of `pairwise_dist_chunk_size` when it parallelises over
+        them (its rule for strategy "auto") and sends each chunk, in one thread, through every chunk
+        of training rows in order: the distances come out the same to the bit for the chunk searched
+        alone, the heap pushes in the same order. (A row searched alone can get other bits: a matrix
+        product of another shape.)"""
+        n_query, chunk = len(X), get_config()["pairwise_dist_chunk_size"]
+        on_query_rows = self.n_samples_fit_ < n_query or 4 * chunk * _openmp_effective_n_threads() < n_query
+        size = min(n_query, chunk)
+        if not (on_query_rows and self._fit_method == "brute"
+                and ArgKmin.is_usable_for(np.ascontiguousarray(X), self._fit_X, self.effective_metric_)):
+            return None
+        starts = np.unique(rows // size) * size
+        searched = np.concatenate([np.arange(start, min(start + size, n_query)) for start in starts])
+        return None if len(searched) == n_query else searched
 
     def _own_search(self, X, k, query):
         """scikit-learn's probabilities for k, searched for k itself; with search_k kept for the
