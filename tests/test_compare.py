@@ -51,12 +51,15 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     return tuple(folders)
 
 
+def private_copy(run: Path, target: Path) -> Path:
+    shutil.copytree(run, target, ignore=shutil.ignore_patterns(".snakemake"))
+    return target
+
+
 @pytest.fixture
 def rerun(runs, tmp_path) -> Path:
     """A private copy of the rerun to change."""
-    target = tmp_path / "rerun"
-    shutil.copytree(runs[1], target, ignore=shutil.ignore_patterns(".snakemake"))
-    return target
+    return private_copy(runs[1], tmp_path / "rerun")
 
 
 def status(report: dict, file: str) -> str:
@@ -103,9 +106,7 @@ def test_a_rerun_on_other_thread_counts_agrees(runs):
 @pytest.fixture
 def copy(runs, tmp_path) -> Path:
     """A private copy of the original: every input of every cell identical in value."""
-    target = tmp_path / "copy"
-    shutil.copytree(runs[0], target, ignore=shutil.ignore_patterns(".snakemake"))
-    return target
+    return private_copy(runs[0], tmp_path / "copy")
 
 
 def flip(rows: int):
@@ -175,9 +176,8 @@ def test_other_weights_are_a_real_difference_naming_the_features_and_their_cells
     assert all(cell(report, f"efficientnetv2_b0/{c}")["status"] != "different" for c in CLASSIFIERS)
 
 
-def test_a_repeats_split_and_cells_are_compared_as_the_main_ones(runs, rerun, tmp_path):
-    original = tmp_path / "original"
-    shutil.copytree(runs[0], original, ignore=shutil.ignore_patterns(".snakemake"))
+def test_a_repeats_split_and_cells_are_compared_as_the_main_ones(copy, rerun):
+    original = copy
     for run in (original, rerun):  # a repeat laid out as the workflow lays it out: the main split's files
         repeat = run / "results/repeats/2"
         repeat.mkdir(parents=True)

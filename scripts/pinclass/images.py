@@ -86,7 +86,7 @@ BLEND_LINES = 2  # lines of one other colour skipped between near-white / near-b
 DHASH_DEAD_ZONE = 2.0  # grey levels a right neighbour must be brighter by for a difference-hash bit
 PHASH_DEAD_ZONE = 0.1  # share of the RMS of the DCT terms a term must exceed for a DCT-hash bit
 # ... and at least this (grey levels): a flat picture's terms are rounding noise, 1e-12 or so,
-# whose bits would differ between BLAS builds and threads; one pixel one level off makes ~0.01.
+# whose bits would differ between BLAS builds and threads; one pixel one level off makes ~0.06.
 PHASH_FLOOR = 1e-6
 GREY = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as Pillow's convert("L")
 
