@@ -13,9 +13,10 @@ scale and offset; rows have norm ≈ sqrt(dims).
    compiled training epochs; epochs run and seconds per epoch by batch size. Then the 18 cells of
    the paper's table projected from these times for the widths of config.yaml's backbones: on 2
    cores (one 2-thread job at a time) and on 32 cores (16 such jobs at once).
-2. --nn-ways: the NN's fits on fold 0, one per batch size of the grid, made three ways: Keras `fit`
-   with EarlyStopping on a new model per fit (the workflow before), the compiled-epoch trainer
-   built anew for every fit, and the trainer shared by the fits (the workflow now).
+2. --nn-ways: the NN's fits on fold 0, one per batch size of the grid, made four ways: Keras `fit`
+   with EarlyStopping on a new model per fit, the compiled-epoch trainer shared by the fits with
+   Keras' own Adam, the trainer with the fused Adam built anew for every fit, and shared by the fits
+   (the workflow now).
 3. --lsvm-scalings: one LinearSVC fit (one C, all train rows) per scaling, each in a child process
    with a wall-clock cap; a fit that runs past the cap is stopped and reported as such.
 4. --lsvm-solvers: the two solvers of `classifiers.lsvm.solver` on the rows of fold 0's training set,
@@ -373,13 +374,34 @@ def project(totals, tf_import_s, classifiers):
           f"| {fmt_s(max(slots))} |")
 
 
+class KerasAdam:
+    """Keras' own Adam behind the trainer's optimizer interface (the trainer before FusedAdam)."""
+
+    def __init__(self, weights, learning_rate):
+        import keras
+
+        self.weights, self.adam = weights, keras.optimizers.Adam(learning_rate=learning_rate)
+        self.adam.build(weights)
+        self.start = [v.numpy() for v in self.adam.variables]
+
+    def reset(self):
+        for variable, value in zip(self.adam.variables, self.start, strict=True):
+            variable.assign(value)
+
+    def apply(self, gradients):
+        self.adam.apply(gradients, self.weights)
+
+
 def nn_ways(X, y, split, fold, width, seed, n_jobs):
-    """Section 2: the NN's fits on fold 0, one per batch size of the grid, three ways."""
+    """Section 2: the NN's fits on fold 0, one per batch size of the grid, four ways."""
+    import functools
+
     import keras
     from sklearn.metrics import f1_score
     from sklearn.preprocessing import StandardScaler
 
     from pinclass.config import classifier_settings
+    from pinclass import estimators
     from pinclass.estimators import _TF_STATE, KerasMLPClassifier
 
     s = classifier_settings("nn", None)
@@ -397,7 +419,7 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
     def keras_fit(batch_size):
         """The NN as the workflow fitted it before: a new model, compile, fit with EarlyStopping."""
         reference = estimator(batch_size)
-        inner, early = reference._validation_split(y_fit)
+        inner, early = reference._validation_split(y_fit, None)
         keras.utils.set_random_seed(seed)
         model = keras.Sequential([keras.Input(shape=(width,)),
                                   keras.layers.Dense(s["hidden_units"], activation=s["activation"]),
@@ -411,18 +433,21 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
                                                                      restore_best_weights=True)])
         return np.argmax(model.predict(X_val, batch_size=4096, verbose=0), axis=1), len(history.history["loss"])
 
-    def trainer(fresh):
+    def trainer(fresh, optimizer=estimators.FusedAdam):
         def fit(batch_size):
-            if fresh:
+            if fresh or batch_size == s["grid"]["batch_size"][0]:  # each way builds its own trainer
                 _TF_STATE.pop("trainers", None)
-            model = estimator(batch_size).fit(X_fit, y_fit)
+            with mock.patch.object(estimators, "MLPTrainer",
+                                   functools.partial(estimators.MLPTrainer, optimizer=optimizer)):
+                model = estimator(batch_size).fit(X_fit, y_fit)
             return model.predict(X_val), model.n_epochs_
         return fit
 
     ways = {"Keras fit, new model per fit (before)": keras_fit,
+            "compiled epochs, Keras' Adam, one trainer for all fits": trainer(fresh=False, optimizer=KerasAdam),
             "compiled epochs, trainer built per fit": trainer(fresh=True),
             "compiled epochs, one trainer for all fits (now)": trainer(fresh=False)}
-    print(f"\n## NN: fold 0's fits ({len(y_fit):,} rows, width {width}), one per batch size, three ways\n")
+    print(f"\n## NN: fold 0's fits ({len(y_fit):,} rows, width {width}), one per batch size, four ways\n")
     print("| way | batch size | wall | epochs | s per epoch (wall / epochs) | fold-0 macro F1 |")
     print("|---|---|---|---|---|---|")
     keras_fit(s["grid"]["batch_size"][-1])  # untimed: the process's first fit pays TensorFlow's start-up
@@ -441,6 +466,8 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
     print("\n| way | all fits | speed-up over Keras fit |\n|---|---|---|")
     for way, seconds in totals.items():
         print(f"| {way} | {fmt_s(seconds)} | {before / seconds:.1f} |")
+    keras_adam, fused = totals["compiled epochs, Keras' Adam, one trainer for all fits"], totals[list(totals)[-1]]
+    print(f"\nthe one trainer's fits, Keras' Adam / the fused Adam: {keras_adam / fused:.2f}")
 
 
 def knn_search_per_k(X, y, split, fold, n_classes, seed, n_jobs, shared_result):
@@ -504,7 +531,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--classifiers", default="knn,lsvm,nn", help="cells section ('' skips it)")
     parser.add_argument("--n-jobs", type=int, default=2, help="the job's threads (the classify rule's)")
-    parser.add_argument("--nn-ways", action="store_true", help="the NN's fold-0 fits three ways (first width)")
+    parser.add_argument("--nn-ways", action="store_true", help="the NN's fold-0 fits four ways (first width)")
     parser.add_argument("--compare-knn-searches", action="store_true",
                         help="the cells section also runs the KNN step searching each k anew (scikit-learn's way)")
     parser.add_argument("--compare-liblinear", action="store_true",

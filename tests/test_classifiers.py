@@ -684,6 +684,43 @@ def test_nn_training_loop_follows_keras_fit_step_for_step():
         assert np.allclose(mine, theirs, atol=1e-5)
 
 
+def test_fused_adam_steps_as_keras_adam():
+    """The trainer's one-kernel Adam against Keras' own, step for step on the same gradients, at
+    gradient scales from 1e-6 (where epsilon matters) to 10, and after a reset as a new optimizer."""
+    from pinclass.estimators import FusedAdam, import_keras
+
+    keras = import_keras(None)
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    shapes = [(64, 16), (16,), (16, 4), (4,)]
+    start = [rng.normal(size=shape).astype(np.float32) for shape in shapes]
+    steps = [[tf.constant(rng.normal(size=shape).astype(np.float32) * 10 ** rng.uniform(-6, 1)) for shape in shapes]
+             for _ in range(40)]
+
+    def keras_adam():
+        weights = [keras.Variable(w) for w in start]
+        adam = keras.optimizers.Adam(learning_rate=0.01)
+        adam.build(weights)
+        for gradients in steps:
+            adam.apply(gradients, weights)
+        return [w.numpy() for w in weights]
+
+    weights = [keras.Variable(w) for w in start]
+    fused = FusedAdam(weights, 0.01)
+    for gradients in steps[:7]:  # a run to be forgotten
+        fused.apply(gradients)
+    for weight, value in zip(weights, start, strict=True):
+        weight.assign(value)
+    fused.reset()
+    for gradients in steps:
+        fused.apply(gradients)
+    expected = keras_adam()
+    for mine, theirs, first in zip(weights, expected, start, strict=True):
+        assert np.allclose(mine.numpy(), theirs, rtol=1e-5, atol=1e-6)  # float32 rounding, not the formula
+        assert not np.allclose(theirs, first, atol=1e-3)  # the steps moved the weights
+
+
 def test_nn_validation_part_is_stratified_and_seeded():
     y = np.repeat(np.arange(4), 30)
     nn = KerasMLPClassifier(validation_fraction=0.2, random_state=3)

@@ -167,6 +167,45 @@ def import_keras(n_threads: int | None):
     return _TF_STATE["keras"]
 
 
+class FusedAdam:
+    """Keras' Adam (its defaults: beta_1 0.9, beta_2 0.999, epsilon 1e-7), each variable's step one
+    fused TensorFlow kernel (ResourceApplyAdam: the same formula, in the same order of operations).
+
+    Keras' Adam runs about a dozen element-wise ops per step over each weight tensor, which at the
+    paper's width cost more than the batch's matmuls at batch 32 (docs/benchmarks.md).
+    """
+
+    beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7
+
+    def __init__(self, weights, learning_rate: float):
+        import tensorflow as tf
+
+        self.weights, self.learning_rate = weights, learning_rate
+        self.moments = [(tf.Variable(tf.zeros_like(w), trainable=False), tf.Variable(tf.zeros_like(w), trainable=False))
+                        for w in weights]
+        self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def reset(self):
+        """The state of a new optimizer: no steps taken, zero moments."""
+        import tensorflow as tf
+
+        self.iterations.assign(0)
+        for m, v in self.moments:
+            m.assign(tf.zeros_like(m))
+            v.assign(tf.zeros_like(v))
+
+    def apply(self, gradients):
+        import tensorflow as tf
+
+        self.iterations.assign_add(1)
+        step = tf.cast(self.iterations, tf.float32)
+        beta_1_power, beta_2_power = tf.pow(self.beta_1, step), tf.pow(self.beta_2, step)
+        for weight, (m, v), gradient in zip(self.weights, self.moments, gradients, strict=True):
+            tf.raw_ops.ResourceApplyAdam(var=weight.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+                                         beta2_power=beta_2_power, lr=self.learning_rate, beta1=self.beta_1,
+                                         beta2=self.beta_2, epsilon=self.epsilon, grad=gradient)
+
+
 class MLPTrainer:
     """Keras' `fit` with shuffling and EarlyStopping(val_loss, patience, restore_best_weights), with
     the whole epoch's mini-batch loop inside one compiled TensorFlow function.
@@ -174,17 +213,15 @@ class MLPTrainer:
     Through `fit`, an epoch of 608 rows took ~0.7 s of Keras' per-step Python and tf.data work and
     every fit retraced its functions (~3 s); here a step costs its arithmetic, and one trainer —
     its model, optimizer and traced functions — serves every fit of the same architecture: `fit`
-    copies in the weights of a freshly built, seeded model and the optimizer's initial state.
+    copies in the weights of a freshly built, seeded model and resets the optimizer.
     """
 
-    def __init__(self, keras, build, learning_rate: float, n_features: int):
+    def __init__(self, keras, build, learning_rate: float, n_features: int, optimizer=FusedAdam):
         import tensorflow as tf
 
         self.keras, self.build = keras, build
         self.model = build()
-        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-        self.optimizer.build(self.model.trainable_variables)
-        self.optimizer_start = [v.numpy() for v in self.optimizer.variables]
+        self.optimizer = optimizer(self.model.trainable_variables, learning_rate)
         loss_of = keras.losses.SparseCategoricalCrossentropy()  # the row mean, as Keras' compiled loss
         model, optimizer, weights = self.model, self.optimizer, self.model.trainable_variables
         rows_spec = tf.TensorSpec([None, n_features], tf.float32)
@@ -199,7 +236,7 @@ class MLPTrainer:
                 rows = order[start:start + batch_size]
                 with tf.GradientTape() as tape:
                     loss = loss_of(tf.gather(y, rows), model(tf.gather(X, rows), training=True))
-                optimizer.apply(tape.gradient(loss, weights), weights)
+                optimizer.apply(tape.gradient(loss, weights))
                 total += loss * tf.cast(tf.shape(rows)[0], tf.float32)
             return total / tf.cast(n, tf.float32)
 
@@ -219,8 +256,7 @@ class MLPTrainer:
         self.keras.utils.set_random_seed(seed)
         for variable, value in zip(self.model.variables, self.build().variables, strict=True):
             variable.assign(value)  # weights and the dropout generator's state of a seeded new model
-        for variable, value in zip(self.optimizer.variables, self.optimizer_start, strict=True):
-            variable.assign(value)
+        self.optimizer.reset()
         X, y = tf.constant(X, tf.float32), tf.constant(y, tf.int64)
         if validation is not None:
             validation = (tf.constant(validation[0], tf.float32), tf.constant(validation[1], tf.int64))
