@@ -443,7 +443,7 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
             return model.predict(X_val), model.n_epochs_
         return fit
 
-    ways = {"Keras fit, new model per fit (before)": keras_fit,
+    ways = {"Keras fit, new model per fit": keras_fit,
             "compiled epochs, Keras' Adam, one trainer for all fits": trainer(fresh=False, optimizer=KerasAdam),
             "compiled epochs, trainer built per fit": trainer(fresh=True),
             "compiled epochs, one trainer for all fits (now)": trainer(fresh=False)}

@@ -169,7 +169,9 @@ def import_keras(n_threads: int | None):
 
 class FusedAdam:
     """Keras' Adam (its defaults: beta_1 0.9, beta_2 0.999, epsilon 1e-7), each variable's step one
-    fused TensorFlow kernel (ResourceApplyAdam: the same formula, in the same order of operations).
+    fused TensorFlow kernel (ResourceApplyAdam: Keras' formula in Keras' order of operations). The
+    kernel works out 1 - beta in float32, where Keras does it in double precision before rounding
+    (1 - beta_2 = 0.00099998713 rather than 0.001): bit for bit Keras' Adam given float32 betas.
 
     Keras' Adam runs about a dozen element-wise ops per step over each weight tensor, which at the
     paper's width cost more than the batch's matmuls at batch 32 (docs/benchmarks.md).
