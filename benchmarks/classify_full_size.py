@@ -400,8 +400,8 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
     from sklearn.metrics import f1_score
     from sklearn.preprocessing import StandardScaler
 
-    from pinclass.config import classifier_settings
     from pinclass import estimators
+    from pinclass.config import classifier_settings
     from pinclass.estimators import _TF_STATE, KerasMLPClassifier
 
     s = classifier_settings("nn", None)
@@ -443,10 +443,12 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
             return model.predict(X_val), model.n_epochs_
         return fit
 
+    keras_adam = "compiled epochs, Keras' Adam, one trainer for all fits"
+    fused = "compiled epochs, one trainer for all fits (now)"
     ways = {"Keras fit, new model per fit": keras_fit,
-            "compiled epochs, Keras' Adam, one trainer for all fits": trainer(fresh=False, optimizer=KerasAdam),
+            keras_adam: trainer(fresh=False, optimizer=KerasAdam),
             "compiled epochs, trainer built per fit": trainer(fresh=True),
-            "compiled epochs, one trainer for all fits (now)": trainer(fresh=False)}
+            fused: trainer(fresh=False)}
     print(f"\n## NN: fold 0's fits ({len(y_fit):,} rows, width {width}), one per batch size, four ways\n")
     print("| way | batch size | wall | epochs | s per epoch (wall / epochs) | fold-0 macro F1 |")
     print("|---|---|---|---|---|---|")
@@ -466,8 +468,7 @@ def nn_ways(X, y, split, fold, width, seed, n_jobs):
     print("\n| way | all fits | speed-up over Keras fit |\n|---|---|---|")
     for way, seconds in totals.items():
         print(f"| {way} | {fmt_s(seconds)} | {before / seconds:.1f} |")
-    keras_adam, fused = totals["compiled epochs, Keras' Adam, one trainer for all fits"], totals[list(totals)[-1]]
-    print(f"\nthe one trainer's fits, Keras' Adam / the fused Adam: {keras_adam / fused:.2f}")
+    print(f"\nthe one trainer's fits, Keras' Adam / the fused Adam: {totals[keras_adam] / totals[fused]:.2f}")
 
 
 def knn_search_per_k(X, y, split, fold, n_classes, seed, n_jobs, shared_result):
