@@ -46,7 +46,7 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile demo/config.yaml
 	cat results/table.md
 
-# Two test workers (pytest-xdist), each test module whole on one of them (tests/conftest.py).
+# Two test workers (pytest-xdist), each module whole on one, SLURM first (tests/worker_groups.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup

@@ -1,5 +1,5 @@
 """`make test`'s workers honour tests/worker_groups.py: each module whole on one worker, the SLURM
-modules together. pytest 9.2.0 with pytest-xdist 3.8.0 silently ignores xdist_group marks
+modules together and first. pytest 9.2.0 with pytest-xdist 3.8.0 silently ignores xdist_group marks
 (pytest-dev/pytest-xdist#1386); two workers then started the one local SLURM at once."""
 
 import re
@@ -9,24 +9,29 @@ from collections import defaultdict
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-MODULES = ("test_alpha", "test_beta", "test_slurm_one", "test_slurm_two")
+TESTS_IN = {"test_alpha": 6, "test_beta": 6, "test_slurm_one": 1, "test_slurm_two": 1}  # SLURM: fewest tests
+MODULES = tuple(TESTS_IN)
 
 
-def test_each_module_runs_on_one_worker_and_the_slurm_modules_share_theirs(tmp_path):
+def test_each_module_runs_on_one_worker_and_the_slurm_modules_share_theirs_first(tmp_path):
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["worker_groups"]\n')
-    for module in MODULES:
+    for module, n in TESTS_IN.items():
         (tmp_path / f"{module}.py").write_text(
             "import pytest\n\n"
-            "@pytest.mark.parametrize('i', range(6))\n"
+            f"@pytest.mark.parametrize('i', range({n}))\n"
             f"def test_{module}(i):\n    pass\n")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider",
          "--rootdir", str(tmp_path), "-o", f"pythonpath={TESTS}", str(tmp_path)],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    workers = defaultdict(set)
+    workers, ran = defaultdict(set), defaultdict(list)  # ran: each worker's modules in the order it ran them
     for worker, module in re.findall(r"^\[(gw\d+)\].*PASSED (\w+)\.py::", run.stdout, re.MULTILINE):
         workers[module].add(worker)
+        ran[worker].append(module)
     assert sorted(workers) == sorted(MODULES), run.stdout
     assert all(len(ran_on) == 1 for ran_on in workers.values()), dict(workers)
     assert workers["test_slurm_one"] == workers["test_slurm_two"], dict(workers)
+    # xdist's default order (most tests first) would run the SLURM group after another module
+    first = ran[next(iter(workers["test_slurm_one"]))]
+    assert set(first[:2]) == {"test_slurm_one", "test_slurm_two"}, dict(ran)
