@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from functools import cache
 
 import pytest
 
@@ -15,8 +16,16 @@ from pinclass.code_closure import closure, code_version, imported_modules
 SCRIPTS = REPO / "scripts"
 LIBRARY = sorted(p.stem for p in (SCRIPTS / "pinclass").glob("*.py") if p.stem != "__init__")
 RULE_SCRIPTS = sorted(p.stem for p in SCRIPTS.glob("*.py"))
-CLOSURES = {script: closure(SCRIPTS / f"{script}.py") for script in RULE_SCRIPTS}  # read once, not per test
-VERSIONS = {script: code_version(SCRIPTS / f"{script}.py") for script in RULE_SCRIPTS}
+
+
+@cache  # read once per worker, when first asked, not per test
+def closure_of(script: str) -> list[str]:
+    return closure(SCRIPTS / f"{script}.py")
+
+
+@cache  # names and contents only: a copy of scripts/ gives the same value until it is edited
+def code_version_of(script: str) -> str:
+    return code_version(SCRIPTS / f"{script}.py")
 
 
 def rules_with_scripts():
@@ -71,15 +80,15 @@ def test_a_module_edit_changes_the_code_param_of_exactly_the_rules_that_depend_o
     with open(root / "pinclass" / f"{module}.py", "a") as f:
         f.write("\n# an edit\n")
     for script in RULE_SCRIPTS:
-        changed = code_version(root / f"{script}.py", root) != VERSIONS[script]  # VERSIONS: the copy's before the edit
-        assert changed == (module in CLOSURES[script]), (module, script)
+        changed = code_version(root / f"{script}.py", root) != code_version_of(script)
+        assert changed == (module in closure_of(script)), (module, script)
 
 
 @pytest.mark.parametrize("script", RULE_SCRIPTS)
 def test_the_static_closure_covers_what_importing_the_modules_loads(script):
     """Ground truth from Python itself: importing the closure's modules loads no library module
     outside the closure."""
-    modules = CLOSURES[script]
+    modules = closure_of(script)
     probe = ("import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
              "for m in sys.argv[2:]: importlib.import_module('pinclass.' + m)\n"
              "print(' '.join(sorted(n.split('.')[1] for n in sys.modules if n.startswith('pinclass.'))))")

@@ -5,7 +5,8 @@ once; the SLURM modules share one worker, as they share one local cluster, and g
 longest group, mostly waiting on the scheduler, beside the others rather than after them. Workers
 take the groups in this order: xdist would otherwise reorder them by their number of tests, which
 puts the few long SLURM tests last and leaves one worker idle for minutes at the end.
-tests/test_worker_groups.py checks that the installed pytest and xdist honour these groups and this order.
+tests/test_worker_groups.py checks that the installed pytest and xdist honour these groups and
+this order.
 """
 
 import pytest
