@@ -49,12 +49,12 @@ def test_every_rule_with_a_script_carries_the_code_version_of_that_script():
 
 
 def test_closures_hold_the_modules_that_hand_lists_missed():
-    assert {"shards", "devices", "gpu_slots", "atomic", "provenance", "rule_io"} <= set(closure(SCRIPTS / "extract.py"))
-    assert "knn" in closure(SCRIPTS / "classify.py")  # through grid_search and classifiers
-    assert "extraction" not in closure(SCRIPTS / "classify.py")  # it reads features, never makes them
-    assert "scoring" in closure(SCRIPTS / "aggregate.py")  # through uncertainty
-    assert {"weights", "atomic", "provenance"} <= set(closure(SCRIPTS / "fetch_weights.py"))
-    assert "classifiers" not in closure(SCRIPTS / "ingest.py")
+    assert {"shards", "devices", "gpu_slots", "atomic", "provenance", "rule_io"} <= set(closure_of("extract"))
+    assert "knn" in closure_of("classify")  # through grid_search and classifiers
+    assert "extraction" not in closure_of("classify")  # it reads features, never makes them
+    assert "scoring" in closure_of("aggregate")  # through uncertainty
+    assert {"weights", "atomic", "provenance"} <= set(closure_of("fetch_weights"))
+    assert "classifiers" not in closure_of("ingest")
 
 
 def test_function_level_and_relative_imports_count(tmp_path):

@@ -8,9 +8,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from worker_groups import group_of
+
 TESTS = Path(__file__).resolve().parent
 TESTS_IN = {"test_alpha": 6, "test_beta": 6, "test_slurm_one": 1, "test_slurm_two": 1}  # SLURM: fewest tests
-SLURM = {module for module in TESTS_IN if "slurm" in module}
+SLURM = {module for module in TESTS_IN if group_of(module) == "slurm"}
 
 
 def test_each_module_runs_on_one_worker_and_the_slurm_modules_share_theirs_first(tmp_path):
