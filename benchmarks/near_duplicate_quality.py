@@ -7,7 +7,8 @@ channels permuted or its hue turned). Each picture is served as a JPEG (quality 
 six families of transforms: resize to 50-95 %, JPEG quality 60-95, a trim of 1-8 px on some sides, a
 white or black border of 1-8 px, resize + JPEG, and trim or border + resize + JPEG. Fingerprints are
 `images.fingerprints` of the decoded RGB picture; rules are judged by
-`near_duplicates.matches`, groups by `near_duplicate_groups` and `close_pairs`.
+`near_duplicates.matches`, groups by `near_duplicate_groups` and `close_pairs` (at most `clean.near_duplicate_candidates`
+comparisons a fingerprint).
 
 Reported: 1. distance distributions of re-pin pairs and of distinct pairs per corpus; 2. per candidate
 rule, recall on re-pins (overall and per family), the share of distinct pairs matched per corpus
@@ -43,7 +44,14 @@ from pinclass.images import fingerprints  # noqa: E402
 from pinclass.near_duplicates import HASH_COLUMNS, Rule, close_pairs, matches, near_duplicate_groups  # noqa: E402
 
 SERVED_QUALITY = 90  # the crawl's copy of every picture is a JPEG at this quality
-UNUSED = Rule(64, 64, 255)  # a threshold this large never rejects a pair
+SEARCH = repository_config()["clean"]["near_duplicate_candidates"]  # the search's bound: the config's
+
+
+def hash_rule(dhash: int, phash: int, colour: int, candidates: int = SEARCH) -> Rule:
+    return Rule(dhash, phash, colour, candidates)
+
+
+UNUSED = hash_rule(64, 64, 255)  # a threshold this large never rejects a pair
 
 
 # ---------------------------------------------------------------------------------------- corpora
@@ -391,7 +399,7 @@ class Counter:
 # ----------------------------------------------------------------------------------------- report
 
 def parse_rule(text: str) -> Rule:
-    return Rule(*(int(v) for v in text.split(",")))
+    return hash_rule(*(int(v) for v in text.split(",")))
 
 
 def rule_name(rule: Rule) -> str:
@@ -408,9 +416,9 @@ def quantiles(values: np.ndarray, qs) -> str:
     return " / ".join(f"{np.quantile(values, q, method='lower'):.0f}" for q in qs)
 
 
-CANDIDATES = [Rule(4, 64, 255), Rule(8, 64, 255), Rule(12, 64, 255), Rule(64, 16, 255), Rule(64, 24, 255),
-              Rule(10, 24, 255), Rule(8, 16, 8), Rule(10, 16, 6), Rule(10, 24, 6), Rule(11, 24, 7),
-              Rule(12, 24, 8), Rule(12, 32, 8), Rule(12, 24, 16), Rule(16, 32, 16)]
+CANDIDATES = [hash_rule(4, 64, 255), hash_rule(8, 64, 255), hash_rule(12, 64, 255), hash_rule(64, 16, 255), hash_rule(64, 24, 255),
+              hash_rule(10, 24, 255), hash_rule(8, 16, 8), hash_rule(10, 16, 6), hash_rule(10, 24, 6), hash_rule(11, 24, 7),
+              hash_rule(12, 24, 8), hash_rule(12, 32, 8), hash_rule(12, 24, 16), hash_rule(16, 32, 16)]
 RECOLOURED = 32  # a colour variant counts as clearly recoloured when `recolouring` is at least this
 
 
@@ -485,7 +493,7 @@ def main(argv=None):
               f"({worst}) | " + " | ".join(percent(distinct[c].matched(rule).mean(), 3) for c in CORPORA)
               + f" | {percent(colour.mean(), 1)} / {percent(colour[clearly].mean(), 1)} |")
 
-    grid = [Rule(d, p, c) for d in range(4, 17) for p in [*range(4, 33), 64] for c in [*range(2, 17), 20, 24, 32, 255]]
+    grid = [hash_rule(d, p, c) for d in range(4, 17) for p in [*range(4, 33), 64] for c in [*range(2, 17), 20, 24, 32, 255]]
     passing = [r for r in grid if recall(r) >= 0.99 and false_share(r, LOW_TEXTURE) < 0.001]
     print(f"\n## Grid\n\ndhash 4-16, phash 4-32 or unused, colour 2-32 or unused: {len(passing)} of {len(grid):,} "
           "rules "
@@ -536,7 +544,7 @@ def main(argv=None):
           "would give). Mixed: holding more than one card.\n")
     print("| rule | close pairs | largest group | mixed groups | cards in mixed groups | largest component | "
           "mixed components | cards in mixed components |\n|---|---|---|---|---|---|---|---|")
-    for rule in dict.fromkeys([Rule(4, 64, 255), Rule(12, 64, 255), chosen]):
+    for rule in dict.fromkeys([hash_rule(4, 64, 255), hash_rule(12, 64, 255), chosen]):
         pairs = close_pairs(as_hashes(cards), rule)
         groups = near_duplicate_groups(as_hashes(cards), rule)
         components = connected_components(coo_matrix((np.ones(pairs.shape[1]), tuple(pairs)), shape=(len(cards),) * 2),
@@ -554,11 +562,11 @@ def main(argv=None):
     everything = np.concatenate([served, *(d["repins"].reshape(-1, 3) for d in data.values()),
                                  *(d["variant"] for d in data.values() if "variant" in d)])
     sets = [("distinct pictures", served)] + ([("all fingerprints", everything)] if args.search_timing else [])
-    print("\n## Search\n\n`close_pairs` (the slice-bucketed search on the difference hash; it cuts the hash into "
-          "dhash + 1 slices, so its cost grows with the threshold and with hashes whose bits are mostly 0):\n")
+    print("\n## Search\n\n`close_pairs` (the sorted-window search: at most the rule's candidates a fingerprint, "
+          "whatever the thresholds or the hashes):\n")
     print("| fingerprints | rule | close pairs | wall |\n|---|---|---|---|")
     for label, prints in sets:
-        for rule in dict.fromkeys([Rule(4, 64, 255), chosen]):
+        for rule in dict.fromkeys([hash_rule(4, 64, 255), chosen]):
             t = time.perf_counter()
             found = close_pairs(as_hashes(prints), rule)
             seconds = time.perf_counter() - t

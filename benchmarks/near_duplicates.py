@@ -1,19 +1,30 @@
-"""Near-duplicate grouping at crawl scale: the blocked search of `near_duplicates.close_pairs` against
-comparing all pairs, and the whole grouping (`near_duplicate_groups`), under the default rule on
-synthetic fingerprints.
+"""Near-duplicate grouping at crawl scale: the bounded search of `near_duplicates.close_pairs` against
+comparing all pairs, and the whole grouping (`near_duplicate_groups`) at 100,000 to 1,000,000
+fingerprints, under the config's rule, with wall time and peak memory.
 
-Hashes: uniformly random, plus a share of planted near copies (1 to max_distance bits flipped),
-as a crawl's re-pins would give. 1. Both searches on --compare fingerprints: wall time, the ratio,
-and whether they find the same pairs. 2. The grouping alone on each of --sizes images
-(difference hash, DCT hash and mean colour each; a copy's hashes flipped within the rule, its colour
-kept): wall time and microseconds per image (near-linear: constant per image).
+Synthetic fingerprints of the two shapes that set the cost (the quality of the rule on real
+pictures is near_duplicate_families.py's): "spread" pictures, whose hashes and colours are spread
+out like textured photos', and a "near-blank crowd", whose hashes have a few bits set and whose
+colours are a few levels from white, all within the rule of one another (empty pages, white cards
+and product shots at their most alike: every comparison passes the hashes). Planted copies have
+their hashes flipped within the rule and their colour kept; their share found is the bound's price.
+Mixes: "textured" (70 % spread, 30 % copies of them), "low-texture" (40 % crowd, 30 % spread,
+30 % copies of the spread ones) and "crowd" (100 % crowd, the worst case).
+
+1. On --compare fingerprints of the low-texture mix: all pairs (`matches` on every pair) against the
+   bounded search — wall time, their ratio, the share of all close pairs the bound finds and of the
+   planted copies. 2. The grouping alone on each mix at each of --sizes, each in a fresh process
+   (its peak memory is the process's): wall time, µs an image, peak RSS, and the share of planted
+   copies the search pairs with their original (measured after the timing).
 
     PYTHONPATH=scripts .venv/bin/python benchmarks/near_duplicates.py
 """
 
 import argparse
+import json
 import os
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from pinclass.config import repository_config  # noqa: E402
 from pinclass.near_duplicates import Rule, close_pairs, matches, near_duplicate_groups  # noqa: E402
+
+MIXES = {"textured": (0.0, 0.7), "low-texture": (0.4, 0.3), "crowd": (1.0, 0.0)}  # (crowd, spread); the rest: copies
 
 
 def flipped(values: np.ndarray, max_bits: int, rng) -> np.ndarray:
@@ -36,77 +49,118 @@ def flipped(values: np.ndarray, max_bits: int, rng) -> np.ndarray:
     return values ^ noise
 
 
-def synthetic_fingerprints(n: int, copies: float, rule: Rule, seed: int) -> dict:
+def sparse_bits(n: int, bits: int, rng) -> np.ndarray:
+    value = np.zeros(n, dtype=np.uint64)
+    for _ in range(bits):
+        value |= np.uint64(1) << rng.integers(0, 64, n).astype(np.uint64)
+    return value
+
+
+def synthetic_fingerprints(n: int, mix: str, rule: Rule, seed: int) -> tuple[dict, np.ndarray]:
+    """The mix's fingerprints in a random order, and for each the position of the picture it copies
+    (-1 for an original)."""
     rng = np.random.default_rng(seed)
-    n_originals = int(n * (1 - copies))
-    originals = {"dhash": rng.integers(0, 2 ** 64, n_originals, dtype=np.uint64),
-                 "phash": rng.integers(0, 2 ** 64, n_originals, dtype=np.uint64),
-                 "colour": rng.integers(0, 2 ** 24, n_originals).astype(np.uint64)}
-    sources = rng.integers(0, n_originals, n - n_originals)
+    crowd_share, spread_share = MIXES[mix]
+    n_crowd, n_spread = int(n * crowd_share), int(n * spread_share)
+    n_copies = n - n_crowd - n_spread
+    grey = rng.integers(248, 252, (n_crowd, 3))
+    crowd = {"dhash": sparse_bits(n_crowd, 2, rng), "phash": sparse_bits(n_crowd, 4, rng),
+             "colour": ((grey[:, 0] << 16) | (grey[:, 1] << 8) | grey[:, 2]).astype(np.uint64)}
+    spread = {"dhash": rng.integers(0, 2 ** 64, n_spread, dtype=np.uint64),
+              "phash": rng.integers(0, 2 ** 64, n_spread, dtype=np.uint64),
+              "colour": rng.integers(0, 2 ** 24, n_spread).astype(np.uint64)}
+    sources = rng.integers(0, max(n_spread, 1), n_copies)
+    copies = {"dhash": flipped(spread["dhash"][sources], rule.dhash, rng),
+              "phash": flipped(spread["phash"][sources], rule.phash, rng), "colour": spread["colour"][sources]}
     order = rng.permutation(n)
-    copied = {"dhash": flipped(originals["dhash"][sources], rule.dhash, rng),
-              "phash": flipped(originals["phash"][sources], rule.phash, rng), "colour": originals["colour"][sources]}
-    return {c: np.concatenate([originals[c], copied[c]])[order] for c in originals}
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)  # where each generated row lands
+    source = np.concatenate([np.full(n_crowd + n_spread, -1), position[n_crowd + sources]])
+    prints = {c: np.concatenate([crowd[c], spread[c], copies[c]])[order] for c in crowd}
+    return prints, source[order]
 
 
 def all_pairs(hashes: dict, rule: Rule, block: int = 1024) -> np.ndarray:
-    """Every pair compared with `matches`, in blocks of rows (the reference)."""
+    """Every pair compared with `matches`, in blocks of rows (the reference): keys i * n + j, i < j."""
     n = len(hashes["dhash"])
     found = []
     for start in range(0, n, block):
         rows = np.arange(start, min(start + block, n))
         a, b = np.repeat(rows, n), np.tile(np.arange(n), len(rows))
         keep = (a < b) & matches({c: v[a] for c, v in hashes.items()}, {c: v[b] for c, v in hashes.items()}, rule)
-        found.append(np.stack([a[keep], b[keep]]))
-    return np.concatenate(found, axis=1)
+        found.append(a[keep] * n + b[keep])
+    return np.concatenate(found)
 
 
-def groups_from(pairs: np.ndarray, n: int) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+def peak_memory_gb() -> float:
+    """This process's peak resident memory (VmHWM: unlike getrusage, not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1e6
+    return float("nan")
 
-    return connected_components(coo_matrix((np.ones(pairs.shape[1]), tuple(pairs)), shape=(n, n)),
-                                directed=False)[1]
+
+def copies_found(keys: np.ndarray, source: np.ndarray) -> float:
+    """Share of planted copies paired with their original among pair keys i * n + j (i < j)."""
+    copy = np.flatnonzero(source >= 0)
+    if not len(copy):
+        return float("nan")
+    n = len(source)
+    return float(np.isin(np.minimum(copy, source[copy]) * n + np.maximum(copy, source[copy]), keys).mean())
 
 
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    return len(np.unique(a)) == len(np.unique(b)) == np.unique(np.stack([a, b]), axis=1).shape[1]
+def one_grouping(n: int, mix: str, seed: int) -> dict:
+    rule = Rule.from_config(repository_config()["clean"])
+    prints, source = synthetic_fingerprints(n, mix, rule, seed)
+    start = time.perf_counter()
+    groups = near_duplicate_groups(prints, rule)
+    seconds = time.perf_counter() - start
+    peak = peak_memory_gb()
+    del groups
+    pairs = close_pairs(prints, rule)
+    return {"seconds": seconds, "peak_gb": peak, "found": copies_found(pairs[0] * n + pairs[1], source)}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--compare", type=int, default=20_000, help="hashes for the two-way comparison")
-    parser.add_argument("--sizes", default="50000,100000,200000", help="hashes for the bucketed way alone")
-    parser.add_argument("--copies", type=float, default=0.1, help="share of planted near copies")
+    parser.add_argument("--compare", type=int, default=20_000, help="fingerprints for the two-way comparison")
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--mixes", nargs="*", default=list(MIXES), choices=list(MIXES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # n,mix: one grouping, as JSON (a child process)
     args = parser.parse_args(argv)
+    if args.one:
+        n, mix = args.one.split(",")
+        print(json.dumps(one_grouping(int(n), mix, args.seed)))
+        return
     rule = Rule.from_config(repository_config()["clean"])
-    command = "PYTHONPATH=scripts " + shlex.join([sys.executable.replace(os.getcwd() + "/", ""), *sys.argv])
-    print(f"# Near-duplicate grouping\n\ncommand: `{command}`\n\n{os.cpu_count()} CPUs, numpy {np.__version__}, "
-          f"rule {rule}, {args.copies:.0%} planted copies\n")
+    print(f"# Near-duplicate grouping\n\n    {shlex.join(['benchmarks/near_duplicates.py', *sys.argv[1:]])}\n\n"
+          f"{os.cpu_count()} CPUs, numpy {np.__version__}, rule {rule.as_dict()}\n")
 
-    hashes = synthetic_fingerprints(args.compare, args.copies, rule, args.seed)
-    t = time.perf_counter()
-    reference = all_pairs(hashes, rule)
-    t_all = time.perf_counter() - t
-    t = time.perf_counter()
-    bucketed = close_pairs(hashes, rule)
-    t_bucketed = time.perf_counter() - t
-    agree = same_partition(groups_from(reference, args.compare), groups_from(bucketed, args.compare))
-    print("| way | images | close pairs | wall |\n|---|---|---|---|")
-    print(f"| all pairs | {args.compare:,} | {reference.shape[1]:,} | {t_all:.2f} s |")
-    print(f"| blocked search (close_pairs) | {args.compare:,} | {len({tuple(p) for p in np.sort(bucketed, axis=0).T.tolist()}):,} "
-          f"| {t_bucketed:.3f} s |")
-    print(f"\nall pairs / buckets: {t_all / t_bucketed:.0f}×; same groups: {'yes' if agree else 'NO'}\n")
+    prints, source = synthetic_fingerprints(args.compare, "low-texture", rule, args.seed)
+    start = time.perf_counter()
+    reference = all_pairs(prints, rule)
+    t_all = time.perf_counter() - start
+    start = time.perf_counter()
+    pairs = close_pairs(prints, rule)
+    t_bounded = time.perf_counter() - start
+    n = args.compare
+    bounded = pairs[0] * n + pairs[1]
+    print("| way | fingerprints | close pairs | planted copies found | wall |\n|---|---|---|---|---|")
+    print(f"| all pairs | {n:,} | {len(reference):,} | {copies_found(reference, source):.4f} | {t_all:.2f} s |")
+    print(f"| bounded search (close_pairs) | {n:,} | {len(bounded):,} ({len(bounded) / len(reference):.1%} of all"
+          f"{'' if np.isin(bounded, reference).all() else '; SOME NOT AMONG THEM'}) | "
+          f"{copies_found(bounded, source):.4f} | {t_bounded:.2f} s |")
+    print(f"\nall pairs / bounded: {t_all / t_bounded:.0f}×\n")
 
-    print("| images | grouping (near_duplicate_groups) | µs per image | groups of 2+ |\n|---|---|---|---|")
-    for n in (int(size) for size in args.sizes.split(",")):
-        hashes = synthetic_fingerprints(n, args.copies, rule, args.seed)
-        t = time.perf_counter()
-        labels = near_duplicate_groups(hashes, rule)
-        seconds = time.perf_counter() - t
-        _, sizes = np.unique(labels, return_counts=True)
-        print(f"| {n:,} | {seconds:.2f} s | {1e6 * seconds / n:.1f} | {int((sizes > 1).sum()):,} |", flush=True)
+    print("| mix | fingerprints | grouping | µs per image | peak memory | planted copies found |\n|---|---|---|---|---|---|")
+    for mix in args.mixes:
+        for n in (int(size) for size in args.sizes.split(",")):
+            child = subprocess.run([sys.executable, __file__, "--one", f"{n},{mix}", "--seed", str(args.seed)],
+                                   capture_output=True, text=True, check=True)
+            found = json.loads(child.stdout)
+            print(f"| {mix} | {n:,} | {found['seconds']:.1f} s | {1e6 * found['seconds'] / n:.1f} | "
+                  f"{found['peak_gb']:.2f} GB | {found['found']:.4f} |", flush=True)
 
 
 if __name__ == "__main__":

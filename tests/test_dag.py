@@ -157,12 +157,13 @@ def test_a_new_sample_seed_or_grouping_reruns_sample_and_everything_after(comple
     assert planned_jobs(workdir, config) == {"sample": 1, **downstream_of_sample()}
 
 
-@pytest.mark.parametrize("change", [{"near_duplicates": "drop"}, {"near_duplicate_colour_distance": 100}])
+@pytest.mark.parametrize("change", [{"near_duplicates": "drop"}, {"near_duplicate_colour_distance": 100},
+                                    {"near_duplicate_candidates": 32}])
 def test_dropping_near_duplicates_or_their_rule_reruns_cleaning_and_everything_after_but_not_ingest(complete_run,
                                                                                                      change):
     workdir, crawl = complete_run
     config = tiny_config(crawl)
-    assert config["clean"].get("near_duplicate_colour_distance") != 100
+    assert all(config["clean"].get(key) != value for key, value in change.items())
     config["clean"] = config["clean"] | change
     # the clean_shard jobs too: the merge needs their check tables, which are temporary
     assert planned_jobs(workdir, config) == {"clean_shard": 2, "clean": 1, "sample": 1, **downstream_of_sample()}

@@ -1,6 +1,7 @@
-"""Near-duplicates: the hash survives a resize and a re-encode, grouping finds exactly the close
-pairs without comparing all of them, `drop` keeps one per group and files the rest, and the sample
-reports test images with a near-duplicate in train."""
+"""Near-duplicates: the hash survives a resize and a re-encode, grouping finds the close pairs
+among at most a bound of candidates an image (all of them where the bound covers every image),
+`drop` keeps one per group and files the rest, and the sample reports test images with a
+near-duplicate in train."""
 
 import itertools
 import json
@@ -20,11 +21,16 @@ from pinclass.demo_crawl import category_image
 from pinclass.config import validate_config
 from pinclass.images import content_box, dhash, fingerprints, mean_colour, phash
 from pinclass.ingest import image_id
-from pinclass.near_duplicates import HASH_COLUMNS, Rule, close_pairs, groups_with_both, matches, near_duplicate_groups
+from pinclass.near_duplicates import (HASH_COLUMNS, PASSES, Rule, close_pairs, groups_with_both, matches,
+                                      near_duplicate_groups)
 from pinclass.sampling import split_summary
 
 CATEGORIES = ["animals", "art", "travel"]
 DEFAULT = Rule.from_config(validate_config(small_config())["clean"])  # the schema's defaults
+
+
+def rule(dhash: int, phash: int, colour: int, candidates: int = DEFAULT.candidates) -> Rule:
+    return Rule(dhash, phash, colour, candidates)
 
 
 def picture(category, seed, size=256):
@@ -105,21 +111,65 @@ def test_close_pairs_are_exactly_the_pairs_within_the_rule():
               "colour": rng.integers(0, 3, 300).astype(np.uint64)}
     hashes["dhash"][[7, 8, 9]] = hashes["dhash"][6]  # repeated fingerprints count too
     hashes["phash"][[7, 8, 9]], hashes["colour"][[7, 8, 9]] = hashes["phash"][6], hashes["colour"][6]
-    for rule in (Rule(0, 0, 0), Rule(2, 1, 1), Rule(4, 64, 255), Rule(7, 0, 255)):
-        found = {tuple(pair) for pair in close_pairs(hashes, rule).T.tolist()}
-        expected = brute_force_pairs(hashes, rule)
+    everyone = 2 * PASSES * 300  # a bound that covers every image: the search is exhaustive
+    for thresholds in ((0, 0, 0), (2, 1, 1), (4, 64, 255), (7, 0, 255)):
+        found = {tuple(pair) for pair in close_pairs(hashes, rule(*thresholds, everyone)).T.tolist()}
+        expected = brute_force_pairs(hashes, rule(*thresholds))
         assert found == expected and {(6, 7), (6, 9), (8, 9)} <= found
-        assert rule != Rule(4, 64, 255) or len(expected) >= 90
+        assert thresholds != (4, 64, 255) or len(expected) >= 90
+        # under the default bound (fewer candidates than images) every planted copy is still found
+        planted = {(i, i + 200) for i in range(100)} & expected
+        assert planted <= {tuple(p) for p in close_pairs(hashes, rule(*thresholds)).T.tolist()}
 
 
 def test_a_chain_of_close_hashes_is_not_one_group():
     # each hash one bit from the next, the ends 12 bits apart: connected components would make one group
     chain = np.array([(1 << k) - 1 for k in range(13)], dtype=np.uint64)
     hashes = {"dhash": chain, "phash": np.zeros(13, dtype=np.uint64), "colour": np.zeros(13, dtype=np.uint64)}
-    groups = near_duplicate_groups(hashes, Rule(1, 0, 0))
+    groups = near_duplicate_groups(hashes, rule(1, 0, 0))
     np.testing.assert_array_equal(groups, [0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12])
     # every member matches the image kept for its group
-    assert matches({c: v for c, v in hashes.items()}, {c: v[groups] for c, v in hashes.items()}, Rule(1, 0, 0)).all()
+    assert matches({c: v for c, v in hashes.items()}, {c: v[groups] for c, v in hashes.items()}, rule(1, 0, 0)).all()
+
+
+def near_blank_crowd(n: int, rng) -> dict:
+    """n near-blank pictures' fingerprints: a few bits of each hash set, colours a few levels from
+    white — all within the default rule of one another, as a crawl's empty pages and white cards are."""
+    def sparse(bits):
+        value = np.zeros(n, dtype=np.uint64)
+        for _ in range(bits):
+            value |= np.uint64(1) << rng.integers(0, 64, n).astype(np.uint64)
+        return value
+    grey = rng.integers(248, 252, (n, 3))
+    colour = (grey[:, 0] << 16) | (grey[:, 1] << 8) | grey[:, 2]
+    return {"dhash": sparse(2), "phash": sparse(4), "colour": colour.astype(np.uint64)}
+
+
+def test_a_crowd_of_look_alike_pictures_costs_at_most_the_bound_of_candidates_an_image():
+    rng = np.random.default_rng(5)
+    crowd = near_blank_crowd(6000, rng)
+    assert matches({c: v[:-1] for c, v in crowd.items()}, {c: v[1:] for c, v in crowd.items()}, DEFAULT).mean() > 0.9
+    tight = rule(DEFAULT.dhash, DEFAULT.phash, DEFAULT.colour, 32)
+    pairs = close_pairs(crowd, tight)
+    partners = np.bincount(pairs.ravel(), minlength=6000)
+    # all pairs would be 18 million; each image is compared with at most 32 others
+    assert partners.max() <= 32 and pairs.shape[1] <= 6000 * 32 // 2
+    assert pairs.shape[1] > 6000 * 8  # the crowd is searched, not skipped
+    # planted copies of textured pictures among the crowd are still found
+    textured = {c: rng.integers(0, 2 ** 63, 50, dtype=np.uint64) for c in ("dhash", "phash")}
+    textured["colour"] = rng.integers(0, 2 ** 24, 50).astype(np.uint64)
+    copies = {"dhash": textured["dhash"] ^ np.uint64(0b1011), "phash": textured["phash"] ^ np.uint64(0b111 << 20),
+              "colour": textured["colour"]}
+    both = {c: np.concatenate([crowd[c], textured[c], copies[c]]) for c in HASH_COLUMNS}
+    groups = near_duplicate_groups(both, tight)
+    np.testing.assert_array_equal(groups[6050:], np.arange(6000, 6050))
+
+
+def test_identical_fingerprints_are_one_group_however_many():
+    crowd = near_blank_crowd(1, np.random.default_rng(6))
+    hashes = {c: np.repeat(v, 5000) for c, v in crowd.items()}
+    hashes["dhash"][[10, 20]] ^= np.uint64(1 << 63)  # two copies one bit off: they join the same group
+    np.testing.assert_array_equal(near_duplicate_groups(hashes, rule(1, 0, 0, 16)), np.zeros(5000))
 
 
 def test_each_image_joins_the_first_kept_image_it_matches_in_order():
@@ -127,12 +177,12 @@ def test_each_image_joins_the_first_kept_image_it_matches_in_order():
     hashes = {"dhash": np.array([0b0, 0b111, 0b1, far, 0b11, far + 1, 0b0], dtype=np.uint64),
               "phash": np.zeros(7, dtype=np.uint64), "colour": np.zeros(7, dtype=np.uint64)}
     # 0b111 is 3 bits from 0: kept; 0b1 joins 0; 0b11 is 1 bit from 0b111 and from 0b1 (not kept): joins 0b111
-    np.testing.assert_array_equal(near_duplicate_groups(hashes, Rule(1, 0, 0)), [0, 1, 0, 3, 1, 3, 0])
-    np.testing.assert_array_equal(near_duplicate_groups(hashes, Rule(0, 0, 0)), [0, 1, 2, 3, 4, 5, 0])
+    np.testing.assert_array_equal(near_duplicate_groups(hashes, rule(1, 0, 0)), [0, 1, 0, 3, 1, 3, 0])
+    np.testing.assert_array_equal(near_duplicate_groups(hashes, rule(0, 0, 0)), [0, 1, 2, 3, 4, 5, 0])
     hashes["colour"][2] = 0x100000  # another colour: 0b1 is no longer a copy of 0
-    np.testing.assert_array_equal(near_duplicate_groups(hashes, Rule(1, 0, 0x0F)), [0, 1, 2, 3, 1, 3, 0])
+    np.testing.assert_array_equal(near_duplicate_groups(hashes, rule(1, 0, 0x0F)), [0, 1, 2, 3, 1, 3, 0])
     split = np.array(["train", "test", "test", "train", "train", "train", "train"])
-    np.testing.assert_array_equal(groups_with_both(near_duplicate_groups(hashes, Rule(1, 0, 0)), split),
+    np.testing.assert_array_equal(groups_with_both(near_duplicate_groups(hashes, rule(1, 0, 0)), split),
                                   [False, True, False, False, True, False, False])
 
 
@@ -182,10 +232,10 @@ def test_the_sample_summary_counts_test_images_with_a_near_duplicate_in_train():
                            "split": ["train", "test", "train", "test", "train", "test"],
                            "dhash": np.array([0b0, 0b1, 7 << 30, 7 << 50, 7 << 20, (7 << 20) + 3], dtype=np.uint64),
                            "phash": np.zeros(6, dtype=np.uint64), "colour": np.zeros(6, dtype=np.uint32)})
-    summary = split_summary(sample, CATEGORIES, 0.5, "none", Rule(2, 0, 0))
+    summary = split_summary(sample, CATEGORIES, 0.5, "none", rule(2, 0, 0))
     assert summary["near_duplicate_test_images"] == 2  # b (of a) and f (of e); d has none
-    assert summary["near_duplicate_rule"] == {"dhash": 2, "phash": 0, "colour": 0}
-    assert split_summary(sample, CATEGORIES, 0.5, "none", Rule(0, 0, 0))["near_duplicate_test_images"] == 0
+    assert summary["near_duplicate_rule"] == {"dhash": 2, "phash": 0, "colour": 0, "candidates": DEFAULT.candidates}
+    assert split_summary(sample, CATEGORIES, 0.5, "none", rule(0, 0, 0))["near_duplicate_test_images"] == 0
 
 
 # ---------------------------------------------------------------------------------- golden values

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from pinclass.atomic import write_parquet
-from pinclass.sampling import SampleError, assign_groups, draw_sample, group_keys, resplit, split_summary
+from pinclass.sampling import (SampleError, assign_groups, by_group_size, draw_sample, group_keys, resplit,
+                               split_summary)
 
 CATEGORIES = ["animals", "art", "travel"]
 
@@ -193,3 +194,24 @@ def test_the_summary_counts_every_fold_and_the_test_groups():
     few = sample[(sample["label"] != 2) | sample["board"].isin(["board0", "board3"])]
     assert "travel" in split_summary(few, CATEGORIES, 0.2, "board")["missing_from_a_fold"] or \
         few[few["label"] == 2].groupby(["user", "board"]).ngroups >= 4
+
+
+def test_the_test_share_by_group_size_counts_each_band_as_a_groupby_does():
+    # boards of 1, 4, 5, 9, 10, 29, 30 and 45 images; the 30 and 45 in training, the rest alternately in test
+    sizes = [1, 4, 5, 9, 10, 29, 30, 45]
+    keys = np.repeat([f"u/b{i}" for i in range(len(sizes))], sizes)
+    in_test = {0: True, 1: False, 2: True, 3: False, 4: True, 5: False, 6: False, 7: False}
+    test = np.array([in_test[int(k[3:])] for k in keys])
+    bands = by_group_size(keys, test)
+    assert [b["band"] for b in bands] == ["1-4", "5-9", "10-29", ">=30"]
+    assert [(b["groups"], b["images"], b["test_groups"], b["test_images"]) for b in bands] == [
+        (2, 5, 1, 1), (2, 14, 1, 5), (2, 39, 1, 10), (2, 75, 0, 0)]
+    assert [b["test_share"] for b in bands] == [0.2, round(5 / 14, 4), round(10 / 39, 4), 0.0]
+    assert by_group_size(np.array(["a", "a"]), np.array([True, True]))[-1]["test_share"] is None  # an empty band
+    # in the summary of a grouped split, the bands hold every group and image once
+    sample = grouped("board")
+    summary = split_summary(sample, CATEGORIES, 0.2, "board")
+    found = summary["by_group_size"]
+    assert sum(b["groups"] for b in found) == summary["groups"] and sum(b["images"] for b in found) == len(sample)
+    assert sum(b["test_images"] for b in found) == int((sample["split"] == "test").sum())
+    assert "by_group_size" not in split_summary(sample, CATEGORIES, 0.2, "none")

@@ -35,3 +35,14 @@ def test_the_summary_holds_each_part_once_with_the_note_on_top():
     sections = [line for line in lines if line.startswith("## ")]
     assert sections == ["## Data", "## Test macro F1", "## Near-copies between test and train", "## Against the paper",
                         "## Boards"]
+
+
+def test_the_summary_shows_the_test_share_by_board_size_when_the_split_is_grouped():
+    bands = [{"band": "1-4", "groups": 30, "images": 60, "test_groups": 7, "test_images": 13, "test_share": 0.2167},
+             {"band": ">=30", "groups": 1, "images": 35, "test_groups": 0, "test_images": 0, "test_share": 0.0},
+             {"band": "5-9", "groups": 0, "images": 0, "test_groups": 0, "test_images": 0, "test_share": None}]
+    text = summary_markdown(CLEAN, SAMPLE | {"by_group_size": bands}, "| t |", "", "", "")
+    assert "| board size | boards | images | test boards | test images | test share |" in text
+    assert "| 1-4 | 30 | 60 | 7 | 13 | 0.217 |" in text and "| >=30 | 1 | 35 | 0 | 0 | 0.000 |" in text
+    assert "| 5-9 | 0 | 0 | 0 | 0 | – |" in text
+    assert "test share by" not in summary_markdown(CLEAN, SAMPLE, "| t |", "", "", "").lower()

@@ -111,13 +111,33 @@ def assign_groups(keys: np.ndarray, labels: np.ndarray, n_classes: int, test_fra
     return np.where(in_test[group], "test", "train"), fold_of[group]
 
 
+SIZE_BANDS = ((1, 4), (5, 9), (10, 29), (30, None))  # sampled images a group (board or user) holds
+
+
+def by_group_size(keys: np.ndarray, test: np.ndarray) -> list[dict]:
+    """Per band of SIZE_BANDS (a group's sampled images): groups, images, test groups, test images and
+    the test share of the images. A split that cannot place large groups in test (a group larger than
+    its category's test quota) shows as a low share in the top bands."""
+    _, group, sizes = np.unique(keys, return_inverse=True, return_counts=True)
+    in_test = np.zeros(len(sizes), dtype=bool)
+    in_test[group[test]] = True
+    out = []
+    for low, high in SIZE_BANDS:
+        band = (sizes >= low) & (sizes <= (high if high is not None else sizes.max(initial=0)))
+        images, test_images = int(sizes[band].sum()), int(sizes[band & in_test].sum())
+        out.append({"band": f"{low}-{high}" if high is not None else f">={low}", "groups": int(band.sum()),
+                    "images": images, "test_groups": int((band & in_test).sum()), "test_images": test_images,
+                    "test_share": round(test_images / images, 4) if images else None})
+    return out
+
+
 def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: float, group_by: str,
                   rule: Rule | None = None) -> dict:
     """Per category: images, test images, test share and images per fold; the categories whose share
     is more than TOLERANCE from test_fraction (grouping can only move whole groups), those missing
     from a fold and those without any test image; with group_by, how many groups and how many of them
-    in test, overall and per category; with `rule`, how many test images have a near-duplicate in
-    train."""
+    in test, overall and per category, and the test share by group size (`by_group_size`); with
+    `rule`, how many test images have a near-duplicate in train."""
     per, missing = {}, []
     folds = sorted(int(f) for f in sample.loc[sample["split"] == "train", "fold"].unique())
     for label, category in enumerate(categories):
@@ -139,6 +159,7 @@ def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: fl
         summary["test_groups"] = int(len(np.unique(keys[test])))
         for label, category in enumerate(categories):  # the units the intervals resample, per category
             per[category]["test_groups"] = int(len(np.unique(keys[test & (sample["label"].to_numpy() == label)])))
+        summary["by_group_size"] = by_group_size(keys, test)
     if rule is not None:
         split = sample["split"].to_numpy()
         both = groups_with_both(near_duplicate_groups({c: sample[c].to_numpy() for c in HASH_COLUMNS}, rule), split)

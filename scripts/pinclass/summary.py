@@ -40,6 +40,14 @@ def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, compar
               f"{', '.join(sample['outside_tolerance']) or 'none'}; missing from a cross-validation fold: "
               f"{', '.join(sample['missing_from_a_fold']) or 'none'}; without test images: "
               f"{', '.join(sample.get('without_test_images', [])) or 'none'}."]
+    if "by_group_size" in sample:
+        unit = "user" if sample["group_by"] == "user" else "board"
+        lines += ["", f"Test share by {unit} size (sampled images a {unit}; a {unit} larger than its category's "
+                  "test quota can only stay in training):", "",
+                  f"| {unit} size | {unit}s | images | test {unit}s | test images | test share |", "|---|---|---|---|---|---|"]
+        lines += [f"| {b['band']} | {b['groups']:,} | {b['images']:,} | {b['test_groups']:,} | {b['test_images']:,} | "
+                  + ("–" if b["test_share"] is None else f"{b['test_share']:.3f}") + " |" for b in sample["by_group_size"]]
+        lines.append("")
     if "near_duplicate_test_images" in sample:
         lines.append(f"Test images with a near-duplicate in train: {sample['near_duplicate_test_images']:,}.")
     lines += ["", "## Test macro F1", "", table_body, "",
