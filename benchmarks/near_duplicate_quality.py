@@ -6,7 +6,8 @@ crawl's `category_image` pictures, smooth random textures) and colour variants (
 channels permuted or its hue turned). Each picture is served as a JPEG (quality 90) and re-pinned by
 six families of transforms: resize to 50-95 %, JPEG quality 60-95, a trim of 1-8 px on some sides, a
 white or black border of 1-8 px, resize + JPEG, and trim or border + resize + JPEG. Fingerprints are
-`images.fingerprints` of the decoded RGB picture; rules are judged by
+`images.fingerprints` of the decoded RGB picture; the hash stage of rules (the candidates, before
+the pictures confirm them: benchmarks/near_duplicate_families.py) is judged by
 `near_duplicates.matches`, groups by `near_duplicate_groups` and `close_pairs` (at most `clean.near_duplicate_candidates`
 comparisons a fingerprint).
 
@@ -45,10 +46,11 @@ from pinclass.near_duplicates import HASH_COLUMNS, Rule, close_pairs, matches, n
 
 SERVED_QUALITY = 90  # the crawl's copy of every picture is a JPEG at this quality
 SEARCH = repository_config()["clean"]["near_duplicate_candidates"]  # the search's bound: the config's
+SIMILARITY = repository_config()["clean"]["near_duplicate_similarity"]  # (`as_hashes` pictures always agree)
 
 
 def hash_rule(dhash: int, phash: int, colour: int, candidates: int = SEARCH) -> Rule:
-    return Rule(dhash, phash, colour, candidates)
+    return Rule(dhash, phash, colour, candidates, SIMILARITY)
 
 
 UNUSED = hash_rule(64, 64, 255)  # a threshold this large never rejects a pair
@@ -338,8 +340,13 @@ def corpus_fingerprints(n: int, repins: int, seed: int, jobs: int) -> dict:
 
 
 def as_hashes(prints: np.ndarray) -> dict:
-    """(m, 3) fingerprint rows → the {column: array} mapping near_duplicates takes."""
-    return {column: prints[:, c] for c, column in enumerate(HASH_COLUMNS)}
+    """(m, 3) fingerprint rows → the {column: array} mapping near_duplicates takes, with pictures that
+    always agree (flat thumbnails, content filling the picture): this benchmark judges the hashes,
+    near_duplicate_families.py the confirmation on the pictures."""
+    m = len(prints)
+    return {**{column: prints[:, c] for c, column in enumerate(HASH_COLUMNS)}, "width": np.ones(m),
+            "height": np.ones(m), "box": np.full(m, 0xFFFF_FFFF, dtype=np.uint64),
+            "thumbnail": np.zeros((m, 192), dtype=np.uint8)}
 
 
 # ------------------------------------------------------------------------------------------ pairs

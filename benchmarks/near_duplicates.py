@@ -6,12 +6,15 @@ Synthetic fingerprints of the two shapes that set the cost (the quality of the r
 pictures is near_duplicate_families.py's): "spread" pictures, whose hashes and colours are spread
 out like textured photos', and a "near-blank crowd", whose hashes have a few bits set and whose
 colours are a few levels from white, all within the rule of one another (empty pages, white cards
-and product shots at their most alike: every comparison passes the hashes). Planted copies have
-their hashes flipped within the rule and their colour kept; their share found is the bound's price.
+and product shots at their most alike: every comparison passes the hashes), while their thumbnails
+are distinct (faint marks at different places), so that no candidate is confirmed and every image
+of the crowd stays kept — the most thumbnail comparisons grouping can meet. Planted copies have
+their hashes flipped within the rule, their colour kept and their thumbnail a few levels off; their
+share found is the bound's price.
 Mixes: "textured" (70 % spread, 30 % copies of them), "low-texture" (40 % crowd, 30 % spread,
 30 % copies of the spread ones) and "crowd" (100 % crowd, the worst case).
 
-1. On --compare fingerprints of the low-texture mix: all pairs (`matches` on every pair) against the
+1. On --compare fingerprints of the low-texture mix: all pairs (`matches` and `confirmed` on every pair) against the
    bounded search — wall time, their ratio, the share of all close pairs the bound finds and of the
    planted copies. 2. The grouping alone on each mix at each of --sizes, each in a fresh process
    (its peak memory is the process's): wall time, µs an image, peak RSS, and the share of planted
@@ -34,7 +37,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from pinclass.config import repository_config  # noqa: E402
-from pinclass.near_duplicates import Rule, close_pairs, matches, near_duplicate_groups  # noqa: E402
+from pinclass.near_duplicates import (HASH_COLUMNS, THUMBNAIL_SIDE, Pictures, Rule, close_pairs,  # noqa: E402
+                                      confirmed, matches, near_duplicate_groups)
+
+THUMBNAIL_BYTES = 3 * THUMBNAIL_SIDE ** 2
 
 MIXES = {"textured": (0.0, 0.7), "low-texture": (0.4, 0.3), "crowd": (1.0, 0.0)}  # (crowd, spread); the rest: copies
 
@@ -72,23 +78,33 @@ def synthetic_fingerprints(n: int, mix: str, rule: Rule, seed: int) -> tuple[dic
     sources = rng.integers(0, max(n_spread, 1), n_copies)
     copies = {"dhash": flipped(spread["dhash"][sources], rule.dhash, rng),
               "phash": flipped(spread["phash"][sources], rule.phash, rng), "colour": spread["colour"][sources]}
+    crowd["thumbnail"] = (245 + rng.integers(-10, 11, (n_crowd, THUMBNAIL_BYTES))).astype(np.uint8)
+    spread["thumbnail"] = rng.integers(0, 256, (n_spread, THUMBNAIL_BYTES), dtype=np.uint8)
+    copies["thumbnail"] = np.clip(spread["thumbnail"][sources] + rng.integers(-3, 4, (n_copies, THUMBNAIL_BYTES)),
+                                  0, 255).astype(np.uint8)
     order = rng.permutation(n)
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)  # where each generated row lands
     source = np.concatenate([np.full(n_crowd + n_spread, -1), position[n_crowd + sources]])
     prints = {c: np.concatenate([crowd[c], spread[c], copies[c]])[order] for c in crowd}
+    # the content fills every picture: the place check never applies, the thumbnails decide
+    prints |= {"width": np.full(n, 100), "height": np.full(n, 100), "box": np.full(n, 0xFFFF_FFFF, dtype=np.uint64)}
     return prints, source[order]
 
 
-def all_pairs(hashes: dict, rule: Rule, block: int = 1024) -> np.ndarray:
-    """Every pair compared with `matches`, in blocks of rows (the reference): keys i * n + j, i < j."""
-    n = len(hashes["dhash"])
+def all_pairs(prints: dict, rule: Rule, block: int = 1024) -> np.ndarray:
+    """Every pair compared with `matches`, and those confirmed (`confirmed`), in blocks of rows (the
+    reference): keys i * n + j, i < j."""
+    n = len(prints["dhash"])
+    pictures = Pictures(prints)
     found = []
     for start in range(0, n, block):
         rows = np.arange(start, min(start + block, n))
         a, b = np.repeat(rows, n), np.tile(np.arange(n), len(rows))
-        keep = (a < b) & matches({c: v[a] for c, v in hashes.items()}, {c: v[b] for c, v in hashes.items()}, rule)
-        found.append(a[keep] * n + b[keep])
+        keep = (a < b) & matches({c: prints[c][a] for c in HASH_COLUMNS}, {c: prints[c][b] for c in HASH_COLUMNS}, rule)
+        a, b = a[keep], b[keep]
+        agree = confirmed(pictures, a, b, rule)
+        found.append(a[agree] * n + b[agree])
     return np.concatenate(found)
 
 
@@ -117,6 +133,8 @@ def one_grouping(n: int, mix: str, seed: int) -> dict:
     seconds = time.perf_counter() - start
     peak = peak_memory_gb()
     del groups
+    if not (source >= 0).any():  # no planted copies (the crowd): nothing to find
+        return {"seconds": seconds, "peak_gb": peak, "found": float("nan")}
     pairs = close_pairs(prints, rule)
     return {"seconds": seconds, "peak_gb": peak, "found": copies_found(pairs[0] * n + pairs[1], source)}
 

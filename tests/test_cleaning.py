@@ -198,7 +198,9 @@ def test_duplicates_and_conflicts_match_their_definition():
                            "format": [None if r else "PNG" for r in reason],
                            "sha256": [None if r else f"{h:064x}" for r, h in zip(reason, copy_of)],
                            "dhash": [None if r else int(far_apart[h]) for r, h in zip(reason, copy_of)],
-                           "phash": [None if r else 0 for r in reason], "colour": [None if r else 0 for r in reason]})
+                           "phash": [None if r else 0 for r in reason], "colour": [None if r else 0 for r in reason],
+                           "box": [None if r else 0xFFFF_FFFF for r in reason],
+                           "thumbnail": [None if r else bytes(192) for r in reason]})
     checks = checks.astype(CHECK_DTYPES)
     empty = pd.DataFrame(columns=["image_id", "path", "category", "reason", "detail"]).astype("string")
     clean, rejected, summary = merge_checks(raw, checks, empty, {}, "keep", RULE)

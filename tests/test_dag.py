@@ -158,7 +158,7 @@ def test_a_new_sample_seed_or_grouping_reruns_sample_and_everything_after(comple
 
 
 @pytest.mark.parametrize("change", [{"near_duplicates": "drop"}, {"near_duplicate_colour_distance": 100},
-                                    {"near_duplicate_candidates": 32}])
+                                    {"near_duplicate_candidates": 32}, {"near_duplicate_similarity": 0.5}])
 def test_dropping_near_duplicates_or_their_rule_reruns_cleaning_and_everything_after_but_not_ingest(complete_run,
                                                                                                      change):
     workdir, crawl = complete_run

@@ -19,17 +19,19 @@ import pyarrow.parquet as pq
 
 from pinclass.images import ImageRejected, inspect_image, set_pixel_limit
 from pinclass.ingest import RAW_COLUMNS, REJECTED_COLUMNS, sort_by_path
-from pinclass.near_duplicates import HASH_COLUMNS, Rule, near_duplicate_groups
+from pinclass.near_duplicates import HASH_COLUMNS, Rule, near_duplicate_groups, prints_of
 
 NEAR_DUPLICATE_MODES = ("keep", "drop")
 
 SHARD_COLUMNS = ["image_id", "path", "category"]  # what check_rows reads of raw
 _STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
-FACTS = ["width", "height", "format", "sha256", *HASH_COLUMNS]  # what a kept image's check adds to its row
+FACTS = ["width", "height", "format", "sha256", *HASH_COLUMNS, "box", "thumbnail"]  # a kept image's check adds
 CHECK_COLUMNS = ["image_id", "reason", "detail", *FACTS]
 CHECK_DTYPES = {"image_id": "string", "reason": "string", "detail": "string", "width": "Int32", "height": "Int32",
-                "format": "string", "sha256": "string", "dhash": "UInt64", "phash": "UInt64", "colour": "UInt32"}
-CLEAN_DTYPES = {"width": "int32", "height": "int32", "dhash": "uint64", "phash": "uint64", "colour": "uint32"}
+                "format": "string", "sha256": "string", "dhash": "UInt64", "phash": "UInt64", "colour": "UInt32",
+                "box": "UInt64", "thumbnail": "object"}  # thumbnail: bytes (`images.thumbnail`)
+CLEAN_DTYPES = {"width": "int32", "height": "int32", "dhash": "uint64", "phash": "uint64", "colour": "uint32",
+                "box": "uint64"}
 
 
 def read_shard(raw_path, shard: int, shards: int, batch_rows: int = 65_536) -> pd.DataFrame:
@@ -147,8 +149,7 @@ def merge_checks(raw: pd.DataFrame, checks: pd.DataFrame, ingest_rejected: pd.Da
     if near_duplicates not in NEAR_DUPLICATE_MODES:
         raise ValueError(f"clean.near_duplicates must be one of {NEAR_DUPLICATE_MODES}, not {near_duplicates!r}")
     unique_rows = np.flatnonzero(passed & ~is_copy)
-    groups = unique_rows[near_duplicate_groups({c: table[c].to_numpy("uint64", na_value=0)[unique_rows]
-                                                for c in HASH_COLUMNS}, rule)]
+    groups = unique_rows[near_duplicate_groups(prints_of(table.take(unique_rows)), rule)]
     near = _near_duplicates(table, unique_rows, groups, near_duplicates, rule)
     if near_duplicates == "drop":
         is_near = np.zeros(len(table), dtype=bool)

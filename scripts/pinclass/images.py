@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from pinclass.near_duplicates import THUMBNAIL_SIDE
+
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited on white
 TRANSPOSING_ORIENTATIONS = range(2, 9)  # EXIF orientations ImageOps.exif_transpose acts on
 
@@ -228,19 +230,37 @@ def mean_colour(image: Image.Image) -> int:
     return (r << 16) | (g << 8) | b
 
 
+def thumbnail(image: Image.Image) -> bytes:
+    """The picture (`fingerprints` passes the content inside its frame) box-filtered to THUMBNAIL_SIDE²
+    RGB, row-major, as bytes: what a near-duplicate's confirmation compares (`near_duplicates`)."""
+    return image.resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX).tobytes()
+
+
+def packed_box(box: tuple[int, int, int, int], size: tuple[int, int]) -> int:
+    """(left, top, right, bottom) as shares of the picture's width and height, 16 bits each in that
+    order (the first most significant): where the content sits, whatever the picture's resolution."""
+    w, h = size
+    packed = 0
+    for value, side in zip(box, (w, h, w, h)):
+        packed = (packed << 16) | round(0xFFFF * value / side)
+    return packed
+
+
 def fingerprints(image: Image.Image) -> dict:
-    """The three near-duplicate fingerprints of the picture inside its frame (`content_box`, found
-    once): `dhash`, `phash` and `colour` (`mean_colour`)."""
+    """The near-duplicate fingerprints of the picture inside its frame (`content_box`, found once):
+    `dhash`, `phash`, `colour` (`mean_colour`) and `thumbnail` of the content, and `box`, where the
+    content sits in the picture (`packed_box`)."""
     box = content_box(image)
     # the whole-resolution content: box-filtering it to ~128 px first (5 ms a pin instead of 10)
     # aliased fine text and stripes, and recall fell from 0.998 to 0.984
     content = image if box == (0, 0, *image.size) else image.crop(box)
-    return {"dhash": dhash(content), "phash": phash(content), "colour": mean_colour(content)}
+    return {"dhash": dhash(content), "phash": phash(content), "colour": mean_colour(content),
+            "box": packed_box(box, image.size), "thumbnail": thumbnail(content)}
 
 
 def inspect_image(path, min_size: int) -> dict:
     """Decode one file completely; return width, height (as displayed), format, sha256 and the
-    near-duplicate fingerprints (dhash, phash, colour), or raise ImageRejected.
+    near-duplicate `fingerprints`, or raise ImageRejected.
 
     The file is read once and opened once; its bytes are hashed and decoded (`decode_rgb`, the
     decode extraction runs) from memory.

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pinclass.grouping import TOLERANCE, deal_folds, group_sizes, hold_out
-from pinclass.near_duplicates import HASH_COLUMNS, Rule, groups_with_both, near_duplicate_groups
+from pinclass.near_duplicates import Rule, groups_with_both, near_duplicate_groups, prints_of
 
 GROUPINGS = ("none", "board", "user")
 
@@ -162,7 +162,7 @@ def split_summary(sample: pd.DataFrame, categories: list[str], test_fraction: fl
         summary["by_group_size"] = by_group_size(keys, test)
     if rule is not None:
         split = sample["split"].to_numpy()
-        both = groups_with_both(near_duplicate_groups({c: sample[c].to_numpy() for c in HASH_COLUMNS}, rule), split)
+        both = groups_with_both(near_duplicate_groups(prints_of(sample), rule), split)
         summary["near_duplicate_test_images"] = int((both & (split == "test")).sum())
         summary["near_duplicate_rule"] = rule.as_dict()
     return summary

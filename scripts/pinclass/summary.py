@@ -26,7 +26,8 @@ def summary_markdown(clean: dict, sample: dict, table: str, leakage: str, compar
     if near:
         rule = near["rule"]
         lines.append(f"Near-duplicate groups (difference hash within {rule['dhash']} bits, DCT hash within "
-                     f"{rule['phash']}, mean colour within {rule['colour']} levels of the kept image): "
+                     f"{rule['phash']}, mean colour within {rule['colour']} levels of the kept image, and "
+                     f"thumbnails at least {rule['similarity']} alike): "
                      f"{near['groups']:,} holding {near['images']:,} images, {near['across_categories']:,} "
                      f"spanning categories; `clean.near_duplicates: {near['mode']}`.")
     categories = sample["categories"]
