@@ -332,6 +332,8 @@ def test_the_sample_summary_counts_test_images_with_a_near_duplicate_in_train():
                            "thumbnail": [bytes(192)] * 6})
     summary = split_summary(sample, CATEGORIES, 0.5, "none", rule(2, 0, 0))
     assert summary["near_duplicate_test_images"] == 2  # b (of a) and f (of e); d has none
+    with pytest.raises(ValueError, match=r"\['box', 'thumbnail'\] are missing: .* rerun the clean step"):
+        split_summary(sample.drop(columns=["box", "thumbnail"]), CATEGORIES, 0.5, "none", rule(2, 0, 0))
     assert summary["near_duplicate_rule"] == {"dhash": 2, "phash": 0, "colour": 0, "candidates": DEFAULT.candidates,
                                               "similarity": DEFAULT.similarity}
     assert split_summary(sample, CATEGORIES, 0.5, "none", rule(0, 0, 0))["near_duplicate_test_images"] == 0

@@ -89,7 +89,12 @@ def matches(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], rule: Rule
 
 
 def prints_of(rows) -> dict:
-    """The COLUMNS of a table's rows (a manifest's, a cleaning check's) as the arrays grouping takes."""
+    """The COLUMNS of a table's rows (a manifest's, a cleaning check's) as the arrays grouping takes;
+    ValueError naming the missing ones (a manifest made before the pictures were fingerprinted)."""
+    missing = [c for c in COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"the near-duplicate fingerprints {missing} are missing: this table was made by an older "
+                         "version of cleaning; rerun the clean step (snakemake reruns it when its code changed)")
     return {c: rows[c].to_numpy() if c == "thumbnail" else rows[c].to_numpy("uint64") for c in COLUMNS}
 
 
