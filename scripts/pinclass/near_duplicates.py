@@ -252,15 +252,16 @@ def near_duplicate_groups(prints: Mapping[str, np.ndarray], rule: Rule) -> np.nd
     order) is grouped, and the others join its group — the group every one of them would join in
     order, since they match exactly the images it matches. A crowd of identical pictures is one group."""
     n = len(prints["dhash"])
+    pixels = thumbnails(prints["thumbnail"])  # once: from a column of bytes this joins them all
     table = np.concatenate([np.stack([np.asarray(prints[c], dtype=np.uint64) for c in COLUMNS if c != "thumbnail"],
                                      axis=1).view(np.uint8).reshape(n, 8 * (len(COLUMNS) - 1)),
-                            thumbnails(prints["thumbnail"]).reshape(n, 3 * THUMBNAIL_SIDE ** 2)], axis=1)
+                            pixels.reshape(n, 3 * THUMBNAIL_SIDE ** 2)], axis=1)
     _, first, fingerprint = np.unique(table.view(np.dtype((np.void, table.shape[1]))).ravel(), return_index=True,
                                       return_inverse=True)  # first: each distinct fingerprint's first image
     del table
     by_position = np.argsort(first)
     image_of = first[by_position]  # distinct fingerprint k (in order of first images) is image image_of[k]
-    distinct = {c: (np.asarray(prints[c]) if c != "thumbnail" else thumbnails(prints[c]))[image_of] for c in COLUMNS}
+    distinct = {c: (np.asarray(prints[c]) if c != "thumbnail" else pixels)[image_of] for c in COLUMNS}
     kept = _first_kept(_pair_keys(distinct, rule), Pictures(distinct), rule)
     group_of_fingerprint = np.empty(len(first), dtype=np.int64)
     group_of_fingerprint[by_position] = image_of[kept]
